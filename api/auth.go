@@ -1,0 +1,97 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"pvault/policy"
+	"pvault/vault"
+)
+
+// UserJSON is the public form of a user.
+type UserJSON struct {
+	ID          string    `json:"id"`
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Unit        string    `json:"unit"`
+	Roles       []string  `json:"roles"`
+	Disabled    bool      `json:"disabled"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func userJSON(u *vault.User) UserJSON {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return UserJSON{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Unit: u.Unit, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context, k *call) error {
+	b, err := readBody(c.Request)
+	if err != nil {
+		return err
+	}
+	var in loginRequest
+	if err := decodeStrict(b, &in); err != nil {
+		return err
+	}
+	if in.Username == "" {
+		return badRequest("username: required")
+	}
+	if in.Password == "" {
+		return badRequest("password: required")
+	}
+	if len(in.Username) > 256 || len(in.Password) > 1024 {
+		return badRequest("username or password too long")
+	}
+	k.detail("username_hmac", s.v.Hasher().Sum(vault.HashPseudonym, in.Username))
+	client := clientAddr(c.Request)
+	if wait := s.limiter.blocked(in.Username, client); wait > 0 {
+		k.entry.Action = "auth.login_locked"
+		return &httpError{status: http.StatusTooManyRequests, detail: "too many failed logins; try again later", retryAfter: wait, decision: "deny"}
+	}
+	u, err := s.v.Authenticate(in.Username, in.Password)
+	if err != nil {
+		if !errors.Is(err, vault.ErrUnauthenticated) {
+			return err
+		}
+		s.limiter.fail(in.Username, client)
+		k.entry.Action = "auth.login_failed"
+		return &httpError{status: http.StatusUnauthorized, detail: "wrong username or password", decision: "deny"}
+	}
+	s.limiter.succeed(in.Username)
+	k.user, k.sub = u, s.v.Subject(u)
+	k.entry.Actor = vault.Actor(u)
+	tok, sess, rec, err := s.v.Login(u, k.prepare(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	k.done(rec)
+	return k.reply(http.StatusOK, gin.H{"token": tok, "expires_at": sess.ExpiresAt, "user": userJSON(u)})
+}
+
+func (s *Server) logout(c *gin.Context, k *call) error {
+	rec, err := s.v.Logout(k.token, k.prepare(http.StatusNoContent))
+	if err != nil {
+		return err
+	}
+	k.done(rec)
+	return k.reply(http.StatusNoContent, nil)
+}
+
+func (s *Server) me(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.UserSelf, &policy.Object{Type: "user", ID: k.user.ID, Unit: k.user.Unit}); err != nil {
+		return err
+	}
+	k.entry.Object = userObject(k.user.ID)
+	return k.reply(http.StatusOK, userJSON(k.user))
+}

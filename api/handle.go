@@ -1,0 +1,208 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"pvault/audit"
+	"pvault/policy"
+	"pvault/vault"
+)
+
+type authMode int
+
+const (
+	public   authMode = iota // no token needed
+	authed                   // a valid token is required
+	optional                 // a token is used when valid (to name the actor)
+)
+
+// call is the state of one API request: who made it, its audit entry, and
+// the response waiting for the entry to be committed.
+type call struct {
+	c     *gin.Context
+	rid   string
+	token string
+	user  *vault.User
+	sub   *policy.Subject
+
+	entry     audit.Entry
+	committed *audit.Entry
+
+	status int
+	body   any
+	stream func(w io.Writer) error
+	ctype  string
+}
+
+type handlerFunc func(c *gin.Context, k *call) error
+
+// reply sets the response sent once the audit entry is committed.
+func (k *call) reply(status int, body any) error {
+	k.status, k.body = status, body
+	return nil
+}
+
+// prepare sets the status of a change about to be recorded by the vault and
+// returns the entry to record with it.
+func (k *call) prepare(status int) *audit.Entry {
+	k.status = status
+	k.entry.Status = status
+	return &k.entry
+}
+
+// done notes that the vault committed the entry.
+func (k *call) done(rec audit.Entry) { k.committed = &rec }
+
+func (k *call) detail(key string, v any) { k.entry.Details[key] = v }
+
+// handle wraps a handler: request id, authentication, the audit entry and the
+// response, which is written only after the entry is committed.
+func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
+		if !requestIDRE.MatchString(k.rid) {
+			k.rid = audit.NewRequestID()
+		}
+		k.entry = audit.Entry{RequestID: k.rid, Action: action, Decision: audit.Allow, Details: map[string]any{}}
+		k.detail("client", s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)))
+		err := s.run(c, k, mode, fn)
+		var retryAfter int
+		var he *httpError
+		if err != nil {
+			he = problemFor(err)
+			if he.status == http.StatusInternalServerError {
+				s.log.Error("request failed", "request_id", k.rid, "route", c.FullPath(), "err", err)
+			}
+			if he.decision != "" {
+				k.entry.Decision = he.decision
+			}
+			k.status, retryAfter = he.status, he.retryAfter
+		}
+		if k.status == 0 {
+			k.status = http.StatusOK
+		}
+		if k.committed == nil {
+			k.entry.Status = k.status
+			rec, aerr := s.v.Record(&k.entry)
+			if aerr != nil {
+				s.log.Error("audit record failed", "request_id", k.rid, "err", aerr)
+				c.Header("X-Request-ID", k.rid)
+				he := problemFor(aerr)
+				writeProblem(c, he.status, he.detail, k.rid)
+				return
+			}
+			k.committed = &rec
+		}
+		rid := k.committed.RequestID
+		c.Header("X-Request-ID", rid)
+		c.Header("Cache-Control", "no-store")
+		if he != nil {
+			if retryAfter > 0 {
+				c.Header("Retry-After", itoa(retryAfter))
+			}
+			if he.status == http.StatusUnauthorized {
+				c.Header("WWW-Authenticate", `Bearer realm="pvault"`)
+			}
+			writeProblem(c, he.status, he.detail, rid)
+			return
+		}
+		switch {
+		case k.stream != nil:
+			c.Header("Content-Type", k.ctype)
+			c.Status(k.status)
+			if err := k.stream(c.Writer); err != nil {
+				s.log.Error("stream failed", "request_id", rid, "err", err)
+			}
+		case k.body == nil:
+			c.Status(k.status)
+			c.Writer.WriteHeaderNow()
+		default:
+			b, err := json.Marshal(k.body)
+			if err != nil {
+				s.log.Error("encode response", "request_id", rid, "err", err)
+				writeProblem(c, http.StatusInternalServerError, "internal error", rid)
+				return
+			}
+			c.Header("Content-Type", "application/json; charset=utf-8")
+			c.Status(k.status)
+			_, _ = c.Writer.Write(b)
+		}
+	}
+}
+
+// run authenticates and calls fn, turning a panic into an error.
+func (s *Server) run(c *gin.Context, k *call, mode authMode, fn handlerFunc) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panic", "request_id", k.rid, "route", c.FullPath(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic")
+		}
+	}()
+	if mode != public {
+		if err := s.authenticate(k); err != nil && mode == authed {
+			return err
+		}
+	}
+	return fn(c, k)
+}
+
+func (s *Server) authenticate(k *call) error {
+	h := k.c.GetHeader("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return errUnauthenticated
+	}
+	u, err := s.v.SessionUser(strings.TrimSpace(tok))
+	if err != nil {
+		return errUnauthenticated
+	}
+	k.token, k.user, k.sub = strings.TrimSpace(tok), u, s.v.Subject(u)
+	k.entry.Actor = vault.Actor(u)
+	return nil
+}
+
+// may checks that the caller's role can take act at all: 403 otherwise.
+func (s *Server) may(k *call, act string) error {
+	if !s.pol.RoleMay(k.sub, act) {
+		return errForbidden
+	}
+	return nil
+}
+
+// allowed checks act on obj: 403 when the role may never do it, 404 when obj
+// is out of the caller's reach.
+func (s *Server) allowed(k *call, act string, obj *policy.Object) error {
+	if err := s.may(k, act); err != nil {
+		return err
+	}
+	if !s.pol.Allowed(k.sub, act, obj) {
+		return errHidden
+	}
+	return nil
+}
+
+// clientAddr is the TCP peer address without the port. Proxies are not
+// trusted: forwarded headers are ignored.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

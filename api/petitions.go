@@ -1,0 +1,303 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"pvault/audit"
+	"pvault/policy"
+	"pvault/vault"
+)
+
+// PetitionJSON is the public form of a petition.
+type PetitionJSON struct {
+	ID             string            `json:"id"`
+	Unit           string            `json:"unit"`
+	Channel        string            `json:"channel"`
+	Title          string            `json:"title"`
+	Content        string            `json:"content"`
+	Requests       string            `json:"requests"`
+	Petitioner     *vault.Petitioner `json:"petitioner"`
+	IdentityMasked bool              `json:"identity_masked"`
+	Subjects       []string          `json:"subjects"`
+	GroupSize      int               `json:"group_size"`
+	Status         string            `json:"status"`
+	Category       *vault.Category   `json:"category"`
+	Risk           *vault.Risk       `json:"risk"`
+	Duplicates     []vault.Duplicate `json:"duplicates"`
+	Assignee       *string           `json:"assignee"`
+	Deadlines      vault.Deadlines   `json:"deadlines"`
+	Overdue        bool              `json:"overdue"`
+	ReceivedAt     time.Time         `json:"received_at"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	RegisteredBy   *string           `json:"registered_by"`
+	ReceiptCode    string            `json:"receipt_code,omitempty"`
+}
+
+// SummaryJSON is a petition in a list.
+type SummaryJSON struct {
+	ID         string          `json:"id"`
+	Unit       string          `json:"unit"`
+	Channel    string          `json:"channel"`
+	Title      string          `json:"title"`
+	Status     string          `json:"status"`
+	Category   *vault.Category `json:"category"`
+	Risk       *vault.Risk     `json:"risk"`
+	Assignee   *string         `json:"assignee"`
+	Deadlines  vault.Deadlines `json:"deadlines"`
+	Overdue    bool            `json:"overdue"`
+	ReceivedAt time.Time       `json:"received_at"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (s *Server) petitionJSON(m *vault.Meta, c *vault.Content, identity *vault.Petitioner, revealed bool) PetitionJSON {
+	p := PetitionJSON{
+		ID: m.ID, Unit: m.Unit, Channel: m.Channel, Title: c.Title, Content: c.Content, Requests: c.Requests,
+		Petitioner: c.Masked, IdentityMasked: true, Subjects: c.Subjects, GroupSize: m.GroupSize, Status: m.Status,
+		Category: m.Category, Risk: m.Risk, Duplicates: m.Duplicates, Assignee: optString(m.AssigneeName),
+		Deadlines: m.Deadlines, Overdue: m.Overdue(s.v.Now()), ReceivedAt: m.ReceivedAt, CreatedAt: m.CreatedAt,
+		UpdatedAt: m.UpdatedAt, RegisteredBy: optString(m.RegisteredByName),
+	}
+	if revealed {
+		p.Petitioner, p.IdentityMasked = identity, false
+	}
+	if p.Subjects == nil {
+		p.Subjects = []string{}
+	}
+	if p.Duplicates == nil {
+		p.Duplicates = []vault.Duplicate{}
+	}
+	return p
+}
+
+func (s *Server) summaryJSON(m *vault.Meta, c *vault.Content) SummaryJSON {
+	return SummaryJSON{ID: m.ID, Unit: m.Unit, Channel: m.Channel, Title: c.Title, Status: m.Status,
+		Category: m.Category, Risk: m.Risk, Assignee: optString(m.AssigneeName), Deadlines: m.Deadlines,
+		Overdue: m.Overdue(s.v.Now()), ReceivedAt: m.ReceivedAt}
+}
+
+type petitionerJSON struct {
+	Name       string `json:"name"`
+	IDNumber   string `json:"id_number"`
+	Phone      string `json:"phone"`
+	Address    string `json:"address"`
+	EmployeeNo string `json:"employee_no"`
+}
+
+type createPetitionRequest struct {
+	Unit       string          `json:"unit"`
+	Channel    string          `json:"channel"`
+	Title      string          `json:"title"`
+	Content    string          `json:"content"`
+	Requests   string          `json:"requests"`
+	Petitioner *petitionerJSON `json:"petitioner"`
+	Subjects   []string        `json:"subjects"`
+	GroupSize  *int            `json:"group_size"`
+	ReceivedAt *string         `json:"received_at"`
+}
+
+func (r *createPetitionRequest) toVault() (vault.NewPetition, error) {
+	in := vault.NewPetition{Unit: r.Unit, Channel: r.Channel, Title: r.Title, Content: r.Content, Requests: r.Requests, Subjects: r.Subjects}
+	if r.Petitioner != nil {
+		p := vault.Petitioner(*r.Petitioner)
+		in.Petitioner = &p
+	}
+	if r.GroupSize != nil {
+		if *r.GroupSize < 1 {
+			return in, badRequest("group_size: between 1 and %d", vault.MaxGroupSize)
+		}
+		in.GroupSize = *r.GroupSize
+	}
+	if r.ReceivedAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *r.ReceivedAt)
+		if err != nil {
+			return in, badRequest("received_at: not an RFC 3339 time")
+		}
+		in.ReceivedAt = &t
+	}
+	return in, nil
+}
+
+func (s *Server) createPetition(c *gin.Context, k *call) error {
+	if err := s.may(k, policy.PetitionCreate); err != nil {
+		return err
+	}
+	b, err := readBody(c.Request)
+	if err != nil {
+		return err
+	}
+	var req createPetitionRequest
+	if err := decodeStrict(b, &req); err != nil {
+		return err
+	}
+	in, err := req.toVault()
+	if err != nil {
+		return err
+	}
+	if !vault.ValidUnit(in.Unit) {
+		return badRequest("unit: not a unit path (segments of a-z, 0-9 and '-', joined by '/')")
+	}
+	k.detail("unit", in.Unit)
+	if !s.pol.Allowed(k.sub, policy.PetitionCreate, &policy.Object{Type: "petition", Unit: in.Unit}) {
+		return &httpError{status: http.StatusForbidden, detail: "you may not register petitions in this unit", decision: audit.Deny}
+	}
+	created, err := s.v.CreatePetition(in, k.user, k.prepare(http.StatusCreated))
+	if err != nil {
+		return err
+	}
+	k.done(created.Entry)
+	p := s.petitionJSON(created.Meta, created.Content, nil, false)
+	p.ReceiptCode = created.ReceiptCode
+	return k.reply(http.StatusCreated, p)
+}
+
+// lookupPetition loads the petition in the path and checks that the caller
+// may read it: 403 when their role never may, 404 when it does not exist or
+// is out of their reach.
+func (s *Server) lookupPetition(c *gin.Context, k *call) (*vault.Meta, error) {
+	if err := s.may(k, policy.PetitionRead); err != nil {
+		return nil, err
+	}
+	id := c.Param("id")
+	k.entry.Object = &audit.Object{Type: "petition", ID: truncate(id, 64)}
+	m, err := s.v.Meta(id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.pol.Allowed(k.sub, policy.PetitionRead, m.Object()) {
+		return nil, errHidden
+	}
+	return m, nil
+}
+
+func (s *Server) getPetition(c *gin.Context, k *call) error {
+	reveal, revealAsked := c.GetQuery("reveal")
+	if revealAsked {
+		k.entry.Action = "petition.reveal_identity"
+	}
+	m, err := s.lookupPetition(c, k)
+	if err != nil {
+		return err
+	}
+	if revealAsked {
+		if reveal != "identity" {
+			return badRequest("reveal: the only value is identity")
+		}
+		reason := c.GetHeader("X-Access-Reason")
+		if err := checkReason(reason); err != nil {
+			return err
+		}
+		k.entry.Reason = reason
+		if !s.pol.Allowed(k.sub, policy.PetitionReveal, m.Object()) {
+			return &httpError{status: http.StatusForbidden, detail: "you may read this petition but not reveal its petitioner", decision: audit.Deny}
+		}
+	}
+	content, err := s.v.OpenContent(m.ID)
+	if err != nil {
+		return err
+	}
+	var identity *vault.Petitioner
+	if revealAsked {
+		if identity, err = s.v.OpenIdentity(m); err != nil {
+			return err
+		}
+		k.detail("anonymous", identity == nil)
+	}
+	return k.reply(http.StatusOK, s.petitionJSON(m, content, identity, revealAsked))
+}
+
+// checkReason validates X-Access-Reason: 10–500 characters of text.
+func checkReason(r string) error {
+	if r == "" {
+		return badRequest("X-Access-Reason: a reason (10–500 characters) is required to reveal identity")
+	}
+	n := utf8.RuneCountInString(r)
+	if !utf8.ValidString(r) || n < 10 || n > 500 {
+		return badRequest("X-Access-Reason: 10–500 characters")
+	}
+	for _, c := range r {
+		if c < 0x20 || c == 0x7f {
+			return badRequest("X-Access-Reason: contains a control character")
+		}
+	}
+	if strings.TrimSpace(r) == "" {
+		return badRequest("X-Access-Reason: must not be blank")
+	}
+	return nil
+}
+
+func (s *Server) listPetitions(c *gin.Context, k *call) error {
+	if err := s.may(k, policy.PetitionList); err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	q := vault.Query{Limit: limit, Cursor: cursor, Status: c.Query("status"), Unit: c.Query("unit"),
+		Category: c.Query("category"), Risk: c.Query("risk")}
+	if q.Status != "" && !slices.Contains(vault.Statuses, q.Status) {
+		return badRequest("status: one of %s", strings.Join(vault.Statuses, ", "))
+	}
+	if q.Unit != "" && !vault.ValidUnit(q.Unit) {
+		return badRequest("unit: not a unit path")
+	}
+	if q.Risk != "" && !slices.Contains([]string{"low", "medium", "high", "critical"}, q.Risk) {
+		return badRequest("risk: one of low, medium, high, critical")
+	}
+	if len(q.Category) > 64 {
+		return badRequest("category: unknown category")
+	}
+	if v, ok := c.GetQuery("overdue"); ok {
+		switch v {
+		case "true":
+			t := true
+			q.Overdue = &t
+		case "false":
+			f := false
+			q.Overdue = &f
+		default:
+			return badRequest("overdue: true or false")
+		}
+	}
+	empty := false
+	if name := c.Query("assignee"); name != "" {
+		u, err := s.v.UserByName(name)
+		if err != nil {
+			empty = true
+		} else {
+			q.Assignee = u.ID
+		}
+	}
+	items := []SummaryJSON{}
+	ids := []any{}
+	next := ""
+	if !empty {
+		scopes := s.pol.Scopes(k.sub, policy.PetitionList)
+		page, nxt, err := s.v.List(k.sub, scopes, q, func(m *vault.Meta) bool {
+			return s.pol.Allowed(k.sub, policy.PetitionList, m.Object())
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range page {
+			items = append(items, s.summaryJSON(it.Meta, it.Content))
+			ids = append(ids, it.Meta.ID)
+		}
+		next = nxt
+	}
+	k.detail("ids", ids)
+	return k.reply(http.StatusOK, gin.H{"items": items, "next_cursor": next})
+}

@@ -1,0 +1,222 @@
+// Package api is pvault's REST interface (API.md): a gin router, middleware
+// for request ids, authentication, body limits and auditing, and handlers.
+//
+// Guarantees: every request under /api/v1 yields exactly one audit entry,
+// committed before the response leaves; if it cannot be committed the caller
+// gets 503 and nothing the request changed is kept. Handlers decide access only
+// through the policy enforcer, never by comparing role names. Errors are RFC
+// 9457 problem documents and a 500 never carries internal error text. Access
+// logs hold the route template, status, duration and request id: never
+// bodies, query strings, tokens or petition data.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"pvault/policy"
+	"pvault/vault"
+)
+
+// Config configures a Server. The zero value of each optional field means its
+// default.
+type Config struct {
+	Vault  *vault.Vault
+	Policy *policy.Enforcer // default: from the rules stored in the vault
+	Logger *slog.Logger
+	// Now is the clock of rate limits (default time.Now).
+	Now func() time.Time
+	// LoginFailures is how many failed logins lock a username (default 5).
+	LoginFailures int
+	// LockoutWindow is the window and the lock time (default 15 min).
+	LockoutWindow time.Duration
+	// ClientFailures is how many failed logins from one client address
+	// within LockoutWindow block it (default 50).
+	ClientFailures int
+}
+
+// Server serves the API.
+type Server struct {
+	v       *vault.Vault
+	pol     *policy.Enforcer
+	log     *slog.Logger
+	cfg     Config
+	limiter *loginLimiter
+	polMu   sync.Mutex
+	engine  *gin.Engine
+}
+
+// New returns a server for cfg.Vault.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LoginFailures == 0 {
+		cfg.LoginFailures = 5
+	}
+	if cfg.LockoutWindow == 0 {
+		cfg.LockoutWindow = 15 * time.Minute
+	}
+	if cfg.ClientFailures == 0 {
+		cfg.ClientFailures = 50
+	}
+	s := &Server{v: cfg.Vault, pol: cfg.Policy, log: cfg.Logger, cfg: cfg}
+	if s.pol == nil {
+		rules, err := s.v.PolicyRules()
+		if err != nil {
+			return nil, err
+		}
+		if s.pol, err = policy.New(rules); err != nil {
+			return nil, err
+		}
+	}
+	s.limiter = newLoginLimiter(cfg.LoginFailures, cfg.ClientFailures, cfg.LockoutWindow, cfg.Now)
+	s.engine = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Policy is the server's enforcer.
+func (s *Server) Policy() *policy.Enforcer { return s.pol }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.UseRawPath = true
+	r.Use(s.accessLog, s.recover)
+
+	r.GET("/healthz", func(c *gin.Context) {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1")
+	v1.Use(limitBody)
+	h := s.handle
+	v1.POST("/auth/login", h("auth.login", public, s.login))
+	v1.POST("/auth/logout", h("auth.logout", authed, s.logout))
+	v1.GET("/me", h("user.me", authed, s.me))
+
+	v1.POST("/users", h("user.create", authed, s.createUser))
+	v1.GET("/users", h("user.list", authed, s.listUsers))
+	v1.GET("/users/:id", h("user.read", authed, s.getUser))
+	v1.PATCH("/users/:id", h("user.update", authed, s.updateUser))
+
+	v1.GET("/units", h("unit.list", authed, s.listUnits))
+	v1.PUT("/units/*path", h("unit.update", authed, s.putUnit))
+
+	v1.GET("/policy", h("policy.read", authed, s.getPolicy))
+	v1.PUT("/policy", h("policy.update", authed, s.putPolicy))
+	v1.GET("/policy/explain", h("policy.explain", authed, s.explainPolicy))
+
+	v1.POST("/petitions", h("petition.create", authed, s.createPetition))
+	v1.GET("/petitions", h("petition.list", authed, s.listPetitions))
+	v1.GET("/petitions/:id", h("petition.read", authed, s.getPetition))
+
+	v1.GET("/audit/entries", h("audit.read", authed, s.auditEntries))
+	v1.GET("/audit/export", h("audit.export", authed, s.auditExport))
+	v1.GET("/audit/verify", h("audit.verify", authed, s.auditVerify))
+
+	r.NoRoute(func(c *gin.Context) {
+		if isAPI(c.Request.URL.Path) {
+			s.handle("api.not_found", optional, func(c *gin.Context, k *call) error {
+				return errStatus(http.StatusNotFound, "no such endpoint")
+			})(c)
+			return
+		}
+		writeProblem(c, http.StatusNotFound, "no such page", "")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		if isAPI(c.Request.URL.Path) {
+			s.handle("api.method_not_allowed", optional, func(c *gin.Context, k *call) error {
+				return errStatus(http.StatusMethodNotAllowed, "method not allowed")
+			})(c)
+			return
+		}
+		writeProblem(c, http.StatusMethodNotAllowed, "method not allowed", "")
+	})
+	return r
+}
+
+func isAPI(p string) bool { return p == "/api/v1" || len(p) > 7 && p[:8] == "/api/v1/" }
+
+func (s *Server) readyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if !s.v.Log().Healthy() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reason": "audit log unhealthy"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// limitBody caps request bodies at MaxBody.
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
+	}
+	c.Next()
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// accessLog logs each request without its body, query string or headers.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	lvl := slog.LevelInfo
+	if c.Writer.Status() >= 500 {
+		lvl = slog.LevelError
+	}
+	s.log.LogAttrs(context.Background(), lvl, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", c.Writer.Status()),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", c.Writer.Header().Get("X-Request-ID")),
+	)
+}
+
+// recover turns a panic outside a handler into a bare 500.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic", "route", c.FullPath(), "panic", p)
+			if !c.Writer.Written() {
+				writeProblem(c, http.StatusInternalServerError, "internal error", c.Writer.Header().Get("X-Request-ID"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func writeProblem(c *gin.Context, status int, detail, rid string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.Header("Cache-Control", "no-store")
+	b, _ := json.Marshal(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, RequestID: rid})
+	c.Status(status)
+	_, _ = c.Writer.Write(b)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,502 @@
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"pvault/vault/store"
+)
+
+// Errors of the log.
+var (
+	// ErrUnavailable is returned by Append when the batch holding the entry
+	// could not be committed. Nothing of the request was stored.
+	ErrUnavailable = errors.New("audit: log unavailable")
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("audit: log closed")
+	// ErrNotFound is returned for an entry or checkpoint that does not exist.
+	ErrNotFound = errors.New("audit: not found")
+)
+
+// Key layout of the log inside the store.
+var (
+	keyHead     = []byte("a/head")
+	prefixEntry = []byte("a/e/")
+	prefixHash  = []byte("a/h/")
+	prefixRID   = []byte("a/rid/")
+	prefixIndex = []byte("a/x/")
+)
+
+func entryKey(seq int64) []byte { return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), uint64(seq)) }
+func hashKey(i int64) []byte    { return binary.BigEndian.AppendUint64(append([]byte(nil), prefixHash...), uint64(i)) }
+func ridKey(rid string) []byte  { return append(append([]byte(nil), prefixRID...), rid...) }
+
+// indexKey is a secondary index entry: a/x/<field>/<value>\x00<seq>.
+func indexKey(field, value string, seq int64) []byte {
+	k := append(append([]byte(nil), prefixIndex...), field...)
+	k = append(append(append(k, '/'), value...), 0)
+	return binary.BigEndian.AppendUint64(k, uint64(seq))
+}
+
+// Options configure a Log. The zero value of each field means its default.
+type Options struct {
+	// Logger receives commit failures. nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// MaxBatch caps the entries in one commit (default 512).
+	MaxBatch int
+	// MaxBatchBytes caps the data bytes in one commit (default 4 MiB).
+	MaxBatchBytes int
+	// OnCommit, when set, is called after each commit attempt.
+	OnCommit func(entries int, d time.Duration, err error)
+}
+
+// Head is the state of the log after its last entry.
+type Head struct {
+	Size int64     `json:"size"`
+	Last string    `json:"last"` // base64 leaf hash of entry Size-1
+	Time time.Time `json:"time"`
+}
+
+// Log is the append-only audit log in a store. Append is safe for concurrent
+// use; concurrent appends share one synced transaction (group commit).
+type Log struct {
+	st   store.Store
+	opts Options
+
+	reqs    chan *pending
+	closing chan struct{}
+	done    chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	mu   sync.RWMutex // guards head
+	head Head
+	last tlog.Hash
+
+	healthy atomic.Bool
+}
+
+type pending struct {
+	e    *Entry
+	ops  []store.Op
+	done chan result
+}
+
+type result struct {
+	line []byte
+	e    Entry
+	err  error
+}
+
+// Open loads the head of the log in st and starts its appender.
+func Open(st store.Store, opts Options) (*Log, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.MaxBatchBytes == 0 {
+		opts.MaxBatchBytes = 4 << 20
+	}
+	l := &Log{st: st, opts: opts, reqs: make(chan *pending, 4096), closing: make(chan struct{}), done: make(chan struct{})}
+	head, err := ReadHead(st)
+	if err != nil {
+		return nil, err
+	}
+	l.head = head
+	if head.Size > 0 {
+		if l.last, err = DecodeHash(head.Last); err != nil {
+			return nil, fmt.Errorf("audit: read head: %w", err)
+		}
+	}
+	l.healthy.Store(true)
+	go l.run()
+	return l, nil
+}
+
+// ReadHead returns the head recorded in st (the zero Head for an empty log).
+func ReadHead(st store.Store) (Head, error) {
+	var h Head
+	err := st.View(func(r store.Reader) error {
+		b, err := r.Get(keyHead)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &h)
+	})
+	if err != nil {
+		return Head{}, fmt.Errorf("audit: read head: %w", err)
+	}
+	return h, nil
+}
+
+// Head returns the current head.
+func (l *Log) Head() Head {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.head
+}
+
+// Healthy reports whether the last commit succeeded.
+func (l *Log) Healthy() bool { return l.healthy.Load() }
+
+// Append records e together with the data writes ops in one synced
+// transaction and returns the entry as stored, with its sequence number, time,
+// request id and prev filled in. If e.RequestID is empty or was used by an
+// earlier entry, a fresh request id replaces it. Append returns only after the
+// commit; on failure it returns an error wrapping ErrUnavailable and neither
+// the entry nor ops were stored.
+func (l *Log) Append(e *Entry, ops []store.Op) (Entry, error) {
+	p := &pending{e: e, ops: ops, done: make(chan result, 1)}
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return Entry{}, ErrClosed
+	}
+	l.reqs <- p
+	l.closeMu.RUnlock()
+	r := <-p.done
+	return r.e, r.err
+}
+
+// Close stops the appender after committing what was queued.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.closing)
+	l.closeMu.Unlock()
+	<-l.done
+	return nil
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	for {
+		var first *pending
+		select {
+		case first = <-l.reqs:
+		case <-l.closing:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case p := <-l.reqs:
+					l.commit([]*pending{p})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pending{first}
+		size := store.OpsSize(first.ops)
+	fill:
+		for len(batch) < l.opts.MaxBatch && size < l.opts.MaxBatchBytes {
+			select {
+			case p := <-l.reqs:
+				batch = append(batch, p)
+				size += store.OpsSize(p.ops)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Log) commit(batch []*pending) {
+	start := time.Now()
+	l.mu.RLock()
+	head, last := l.head, l.last
+	l.mu.RUnlock()
+
+	results := make([]result, len(batch))
+	var newLast tlog.Hash
+	var newHead Head
+	err := l.st.Update(func(tx store.Tx) error {
+		n, prev, t := head.Size, last, head.Time
+		overlay := make(map[int64]tlog.Hash)
+		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			for i, x := range idx {
+				if h, ok := overlay[x]; ok {
+					out[i] = h
+					continue
+				}
+				b, err := tx.Get(hashKey(x))
+				if err != nil || len(b) != tlog.HashSize {
+					return nil, fmt.Errorf("audit: read stored hash %d: %w", x, err)
+				}
+				copy(out[i][:], b)
+			}
+			return out, nil
+		})
+		usedRID := make(map[string]bool)
+		for i, p := range batch {
+			if err := store.Apply(tx, p.ops); err != nil {
+				return err
+			}
+			e := *p.e
+			e.Seq = n
+			e.Time = l.opts.Now().UTC()
+			if e.Time.Before(t) {
+				e.Time = t
+			}
+			t = e.Time
+			e.Prev = ZeroPrev
+			if n > 0 {
+				e.Prev = EncodeHash(prev)
+			}
+			if e.RequestID == "" || usedRID[e.RequestID] || ridTaken(tx, e.RequestID) {
+				e.RequestID = NewRequestID()
+			}
+			usedRID[e.RequestID] = true
+			line, err := e.Marshal()
+			if err != nil {
+				return err
+			}
+			hashes, err := tlog.StoredHashes(n, line, reader)
+			if err != nil {
+				return err
+			}
+			base := tlog.StoredHashIndex(0, n)
+			for j, h := range hashes {
+				overlay[base+int64(j)] = h
+				if err := tx.Set(hashKey(base+int64(j)), h[:]); err != nil {
+					return err
+				}
+			}
+			if err := tx.Set(entryKey(n), line); err != nil {
+				return err
+			}
+			seqb := binary.BigEndian.AppendUint64(nil, uint64(n))
+			if err := tx.Set(ridKey(e.RequestID), seqb); err != nil {
+				return err
+			}
+			for _, ix := range entryIndexes(&e) {
+				if err := tx.Set(ix, nil); err != nil {
+					return err
+				}
+			}
+			prev = LeafHash(line)
+			results[i] = result{line: line, e: e}
+			n++
+		}
+		newLast = prev
+		newHead = Head{Size: n, Last: EncodeHash(prev), Time: t}
+		hb, err := json.Marshal(newHead)
+		if err != nil {
+			return err
+		}
+		return tx.Set(keyHead, hb)
+	})
+	if l.opts.OnCommit != nil {
+		l.opts.OnCommit(len(batch), time.Since(start), err)
+	}
+	if err != nil {
+		l.healthy.Store(false)
+		if l.opts.Logger != nil {
+			l.opts.Logger.Error("audit commit failed", "entries", len(batch), "err", err)
+		}
+		for _, p := range batch {
+			p.done <- result{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
+		}
+		return
+	}
+	l.healthy.Store(true)
+	l.mu.Lock()
+	l.head, l.last = newHead, newLast
+	l.mu.Unlock()
+	for i, p := range batch {
+		p.done <- results[i]
+	}
+}
+
+func ridTaken(tx store.Tx, rid string) bool {
+	_, err := tx.Get(ridKey(rid))
+	return err == nil
+}
+
+func entryIndexes(e *Entry) [][]byte {
+	var out [][]byte
+	if e.Actor != nil && e.Actor.Username != "" {
+		out = append(out, indexKey("actor", e.Actor.Username, e.Seq))
+	}
+	out = append(out, indexKey("action", e.Action, e.Seq))
+	if e.Object != nil && e.Object.ID != "" {
+		out = append(out, indexKey("object", e.Object.ID, e.Seq))
+	}
+	return out
+}
+
+// NewRequestID returns a fresh random request id (128 bits, hex).
+func NewRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Filter selects entries for Entries. Empty fields match everything.
+type Filter struct {
+	Start     int64
+	Limit     int
+	Actor     string // username
+	Action    string
+	Object    string // object id
+	RequestID string
+}
+
+// Entries returns up to f.Limit entries with seq ≥ f.Start matching f, in
+// sequence order, and the seq to start the next page from (0 when done).
+func (l *Log) Entries(f Filter) ([]*Entry, int64, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	var out []*Entry
+	var next int64
+	size := l.Head().Size
+	err := l.st.View(func(r store.Reader) error {
+		load := func(seq int64) (*Entry, error) {
+			b, err := r.Get(entryKey(seq))
+			if err != nil {
+				return nil, fmt.Errorf("audit: read entry %d: %w", seq, err)
+			}
+			return ParseEntry(b)
+		}
+		match := func(e *Entry) bool {
+			if f.Actor != "" && (e.Actor == nil || e.Actor.Username != f.Actor) {
+				return false
+			}
+			if f.Action != "" && e.Action != f.Action {
+				return false
+			}
+			if f.Object != "" && (e.Object == nil || e.Object.ID != f.Object) {
+				return false
+			}
+			if f.RequestID != "" && e.RequestID != f.RequestID {
+				return false
+			}
+			return true
+		}
+		if f.RequestID != "" {
+			b, err := r.Get(ridKey(f.RequestID))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			seq := int64(binary.BigEndian.Uint64(b))
+			if seq < f.Start || seq >= size {
+				return nil
+			}
+			e, err := load(seq)
+			if err != nil {
+				return err
+			}
+			if match(e) {
+				out = append(out, e)
+			}
+			return nil
+		}
+		var field, value string
+		switch {
+		case f.Object != "":
+			field, value = "object", f.Object
+		case f.Actor != "":
+			field, value = "actor", f.Actor
+		case f.Action != "":
+			field, value = "action", f.Action
+		}
+		if field == "" {
+			for seq := f.Start; seq < size; seq++ {
+				if len(out) == f.Limit {
+					next = seq
+					return nil
+				}
+				e, err := load(seq)
+				if err != nil {
+					return err
+				}
+				out = append(out, e)
+			}
+			return nil
+		}
+		prefix := indexKey(field, value, 0)
+		prefix = prefix[:len(prefix)-8]
+		start := indexKey(field, value, max(f.Start, 0))
+		return r.Scan(store.ScanOptions{Prefix: prefix, Start: start, KeysOnly: true}, func(k, _ []byte) error {
+			seq := int64(binary.BigEndian.Uint64(k[len(k)-8:]))
+			if seq >= size {
+				return store.ErrStop
+			}
+			e, err := load(seq)
+			if err != nil {
+				return err
+			}
+			if !match(e) {
+				return nil
+			}
+			if len(out) == f.Limit {
+				next = seq
+				return store.ErrStop
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, next, err
+}
+
+// Export writes the canonical lines of entries start ≤ seq < end, each
+// followed by a newline. end ≤ 0 or beyond the head means the head.
+func (l *Log) Export(w io.Writer, start, end int64) error {
+	size := l.Head().Size
+	if end <= 0 || end > size {
+		end = size
+	}
+	if start < 0 {
+		start = 0
+	}
+	if start >= end {
+		return nil
+	}
+	return l.st.View(func(r store.Reader) error {
+		next := start
+		return r.Scan(store.ScanOptions{Prefix: prefixEntry, Start: entryKey(start)}, func(k, v []byte) error {
+			seq := int64(binary.BigEndian.Uint64(k[len(prefixEntry):]))
+			if seq >= end {
+				return store.ErrStop
+			}
+			if seq != next {
+				return fmt.Errorf("audit: entry %d missing", next)
+			}
+			next++
+			if _, err := w.Write(append(v, '\n')); err != nil {
+				return err
+			}
+			return nil
+		})
+	})
+}

@@ -1,0 +1,197 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"pvault/vault/store"
+)
+
+// ChainError reports the first entry at which verification failed.
+type ChainError struct {
+	Seq    int64  // sequence number (line index from 0) of the first bad entry
+	Reason string // what is wrong, without echoing the entry
+	Err    error  // a sentinel, when one applies
+}
+
+func (e *ChainError) Error() string { return fmt.Sprintf("audit: entry %d: %s", e.Seq, e.Reason) }
+
+// Unwrap returns the underlying sentinel.
+func (e *ChainError) Unwrap() error { return e.Err }
+
+// Checker verifies a sequence of canonical entry lines, one Add per entry from
+// sequence number 0 (or from the state given to Resume): canonical encoding,
+// consecutive sequence numbers, chain links, timestamps that never go
+// backwards and unique request ids. It also computes the tree root.
+type Checker struct {
+	next     int64
+	prev     tlog.Hash
+	lastTime time.Time
+	rids     map[string]struct{}
+	tree     Tree
+	leaves   []tlog.Hash // kept only when KeepLeaves is set
+	// KeepLeaves makes the checker keep every leaf hash (for proofs).
+	KeepLeaves bool
+}
+
+// NewChecker returns a checker for a log starting at sequence 0.
+func NewChecker() *Checker { return &Checker{rids: make(map[string]struct{})} }
+
+// Add checks the next line. It returns a *ChainError naming the entry.
+func (c *Checker) Add(line []byte) error {
+	seq := c.next
+	e, err := ParseEntry(line)
+	if err != nil {
+		return &ChainError{Seq: seq, Reason: "not a canonical entry", Err: ErrMalformed}
+	}
+	if e.Seq != seq {
+		return &ChainError{Seq: seq, Reason: fmt.Sprintf("sequence number %d where %d was expected", e.Seq, seq)}
+	}
+	want := ZeroPrev
+	if seq > 0 {
+		want = EncodeHash(c.prev)
+	}
+	if e.Prev != want {
+		return &ChainError{Seq: seq, Reason: "chain link does not match the previous entry"}
+	}
+	if e.Time.Before(c.lastTime) {
+		return &ChainError{Seq: seq, Reason: "time goes backwards"}
+	}
+	if _, dup := c.rids[e.RequestID]; dup || e.RequestID == "" {
+		return &ChainError{Seq: seq, Reason: "request id repeated or empty"}
+	}
+	c.rids[e.RequestID] = struct{}{}
+	c.lastTime = e.Time
+	h := LeafHash(line)
+	c.prev = h
+	c.tree.Add(h)
+	if c.KeepLeaves {
+		c.leaves = append(c.leaves, h)
+	}
+	c.next++
+	return nil
+}
+
+// Size is the number of entries checked.
+func (c *Checker) Size() int64 { return c.next }
+
+// Root is the tree root of the entries checked.
+func (c *Checker) Root() tlog.Hash { return c.tree.Root() }
+
+// Last is the leaf hash of the last entry checked.
+func (c *Checker) Last() tlog.Hash { return c.prev }
+
+// Leaves returns the leaf hashes when KeepLeaves was set.
+func (c *Checker) Leaves() []tlog.Hash { return c.leaves }
+
+// Result is the outcome of verifying a log.
+type Result struct {
+	OK          bool   `json:"ok"`
+	Size        int64  `json:"size"`
+	Root        string `json:"root"`
+	FirstBadSeq *int64 `json:"first_bad_seq"`
+	Problem     string `json:"problem,omitempty"`
+}
+
+func badResult(c *Checker, err error) Result {
+	var ce *ChainError
+	seq := c.Size()
+	msg := "verification failed"
+	if errors.As(err, &ce) {
+		seq, msg = ce.Seq, ce.Error()
+	}
+	return Result{OK: false, Size: c.Size(), Root: EncodeHash(c.Root()), FirstBadSeq: &seq, Problem: msg}
+}
+
+// VerifyStore checks the whole log kept in st: every entry (see Checker), the
+// stored leaf hashes, the stored tree root, and the recorded head. A storage
+// error is returned as an error; a damaged log is reported in the Result.
+func VerifyStore(st store.Store) (Result, error) {
+	c := NewChecker()
+	var bad error
+	err := st.View(func(r store.Reader) error {
+		var head Head
+		if b, err := r.Get(keyHead); err == nil {
+			if json.Unmarshal(b, &head) != nil {
+				bad = &ChainError{Seq: 0, Reason: "head unreadable"}
+				return nil
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		scanErr := r.Scan(store.ScanOptions{Prefix: prefixEntry}, func(k, v []byte) error {
+			if len(k) != len(prefixEntry)+8 {
+				bad = &ChainError{Seq: c.Size(), Reason: "stray key in the entry range"}
+				return store.ErrStop
+			}
+			seq := int64(binary.BigEndian.Uint64(k[len(prefixEntry):]))
+			if seq != c.Size() {
+				bad = &ChainError{Seq: c.Size(), Reason: "entry missing"}
+				return store.ErrStop
+			}
+			if err := c.Add(v); err != nil {
+				bad = err
+				return store.ErrStop
+			}
+			stored, err := r.Get(hashKey(tlog.StoredHashIndex(0, seq)))
+			last := c.Last()
+			if err != nil || !bytes.Equal(stored, last[:]) {
+				bad = &ChainError{Seq: seq, Reason: "stored leaf hash does not match the entry"}
+				return store.ErrStop
+			}
+			return nil
+		})
+		if scanErr != nil || bad != nil {
+			return scanErr
+		}
+		if c.Size() != head.Size {
+			bad = &ChainError{Seq: min(c.Size(), head.Size), Reason: fmt.Sprintf("log holds %d entries but its head records %d", c.Size(), head.Size)}
+			return nil
+		}
+		if c.Size() == 0 {
+			return nil
+		}
+		if EncodeHash(c.Last()) != head.Last {
+			bad = &ChainError{Seq: c.Size() - 1, Reason: "last entry does not match the head"}
+			return nil
+		}
+		root, err := tlog.TreeHash(c.Size(), storedHashReader(r))
+		if err != nil || root != c.Root() {
+			bad = &ChainError{Seq: c.Size() - 1, Reason: "stored tree does not match the entries"}
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("audit: verify: %w", err)
+	}
+	if bad != nil {
+		return badResult(c, bad), nil
+	}
+	return Result{OK: true, Size: c.Size(), Root: EncodeHash(c.Root())}, nil
+}
+
+func storedHashReader(r store.Reader) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			b, err := r.Get(hashKey(x))
+			if err != nil {
+				return nil, fmt.Errorf("audit: read stored hash %d: %w", x, err)
+			}
+			if len(b) != tlog.HashSize {
+				return nil, fmt.Errorf("audit: stored hash %d malformed", x)
+			}
+			copy(out[i][:], b)
+		}
+		return out, nil
+	})
+}
+
+// Verify checks the whole log (see VerifyStore).
+func (l *Log) Verify() (Result, error) { return VerifyStore(l.st) }

@@ -1,0 +1,68 @@
+// Command pvault runs and administers a pvault vault.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pvault: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// env looks up environment variables.
+type env func(string) string
+
+func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stdout, stderr)
+	case "init":
+		return cmdInit(rest, getenv, stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return cmdUser(rest, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "pvault", version)
+		return nil
+	case "help", "-h", "--help":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+var version = "dev"
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: pvault <command> [flags]
+
+commands:
+  serve   --data DIR --addr 127.0.0.1:8080 [--dev]   run the vault (--dev: initialise DIR on first start)
+  init    --data DIR [--recovery-recipient age1…] [--admin-password-file F] [--passphrase-file F]
+  audit verify --data DIR                             verify the audit log offline (server stopped)
+  user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
+  user passwd --data DIR --username U [--password-file F]
+  version
+
+Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,
+PVAULT_ADMIN_PASSWORD (used only when a vault is first initialised).
+`)
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"pvault/api"
+	"pvault/vault"
+)
+
+func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	data := fs.String("data", "", "data directory (PVAULT_DATA; default ./pvault-data)")
+	addr := fs.String("addr", "", "listen address (PVAULT_ADDR; default 127.0.0.1:8080)")
+	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
+	passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	dir := orEnv(*data, "PVAULT_DATA", getenv, "./pvault-data")
+	listen := orEnv(*addr, "PVAULT_ADDR", getenv, "127.0.0.1:8080")
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(*passFile, getenv)
+	if err != nil {
+		return err
+	}
+	if *dev && isEmptyDir(dir) {
+		pw, err := vault.Init(dir, vault.InitOptions{AdminPassword: getenv("PVAULT_ADMIN_PASSWORD"), Passphrase: pass})
+		if err != nil {
+			return fmt.Errorf("initialise %s: %w", dir, err)
+		}
+		fmt.Fprintf(stdout, "pvault: created a new vault in %s\n  user:     admin\n", dir)
+		if getenv("PVAULT_ADMIN_PASSWORD") == "" {
+			fmt.Fprintf(stdout, "  password: %s\n  (shown once: keep it now)\n", pw)
+		} else {
+			fmt.Fprintf(stdout, "  password: from PVAULT_ADMIN_PASSWORD\n")
+		}
+	}
+	v, err := openVault(dir, pass, logger, false)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	srv, err := api.New(api.Config{Vault: v, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "data", dir)
+	fmt.Fprintf(stdout, "pvault: listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("shutdown", "err", err)
+	}
+	return nil
+}
+
+func isEmptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	return err == nil && len(entries) == 0
+}

@@ -1,0 +1,287 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/hkdf"
+)
+
+// Files in a vault's data directory.
+const (
+	IdentityFile       = "vault.key"     // plain age identity, mode 0600
+	SealedIdentityFile = "vault.key.age" // the identity encrypted with a passphrase (age scrypt)
+	KeyringFile        = "keyring.age"   // the keyring, sealed to the vault and recovery recipients
+	StoreDir           = "store"
+)
+
+// Keyring holds the vault's online secrets. It is stored sealed to the vault
+// identity and the recovery recipients.
+type Keyring struct {
+	Version    int       `json:"version"`
+	Name       string    `json:"name"`        // vault name: the checkpoint origin is Name + "/audit"
+	StorageKey []byte    `json:"storage_key"` // badger encryption at rest, 32 bytes
+	HMACKey    []byte    `json:"hmac_key"`    // root of the keyed hashes, 32 bytes
+	SigningKey []byte    `json:"signing_key"` // Ed25519 seed for checkpoints, 32 bytes
+	Recovery   []string  `json:"recovery"`    // age recipients of every envelope besides the vault
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Purposes of keyed hashes; each gets its own key derived from HMACKey.
+const (
+	HashSubject    = "subject"    // names of the people a petition complains about
+	HashReceipt    = "receipt"    // receipt codes
+	HashPseudonym  = "pseudonym"  // sensitive strings in audit entries
+	HashPetitioner = "petitioner" // petitioner identity for repeat detection
+)
+
+// Hasher computes keyed hashes (HMAC-SHA-256 under a key derived with HKDF
+// for each purpose). Hashes are hex, truncated to 128 bits.
+type Hasher struct {
+	keys map[string][]byte
+}
+
+func newHasher(root []byte) *Hasher {
+	h := &Hasher{keys: map[string][]byte{}}
+	for _, p := range []string{HashSubject, HashReceipt, HashPseudonym, HashPetitioner} {
+		k := make([]byte, 32)
+		if _, err := io.ReadFull(hkdf.New(sha256.New, root, nil, []byte("pvault keyed hash "+p)), k); err != nil {
+			panic(err)
+		}
+		h.keys[p] = k
+	}
+	return h
+}
+
+// Sum returns the keyed hash of value for purpose.
+func (h *Hasher) Sum(purpose, value string) string {
+	k, ok := h.keys[purpose]
+	if !ok {
+		panic("vault: unknown hash purpose " + purpose)
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// SigningKey returns the checkpoint signing key.
+func (k *Keyring) signingKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(k.SigningKey) }
+
+func newKeyring(name string, recovery []string, now time.Time) (*Keyring, error) {
+	k := &Keyring{Version: 1, Name: name, Recovery: recovery, CreatedAt: now.UTC()}
+	for _, p := range []*[]byte{&k.StorageKey, &k.HMACKey, &k.SigningKey} {
+		*p = make([]byte, 32)
+		if _, err := rand.Read(*p); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func (k *Keyring) validate() error {
+	if k.Version != 1 || len(k.StorageKey) != 32 || len(k.HMACKey) != 32 || len(k.SigningKey) != 32 || !validName(k.Name) {
+		return errors.New("vault: keyring malformed")
+	}
+	return nil
+}
+
+// validName reports whether s can be a vault name (and checkpoint key name).
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseRecipients parses age X25519 recipients (age1…).
+func ParseRecipients(list []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, s := range list {
+		r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("recovery recipient %q: %w", s, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Errors of opening a vault.
+var (
+	// ErrNoVault is returned when the data directory holds no vault.
+	ErrNoVault = errors.New("vault: no vault in the data directory")
+	// ErrWrongKey is returned when the identity does not open the keyring or
+	// the keyring does not open the store.
+	ErrWrongKey = errors.New("vault: the vault identity does not match this vault")
+	// ErrPassphrase is returned when the passphrase is missing or wrong.
+	ErrPassphrase = errors.New("vault: passphrase missing or wrong")
+	// ErrExists is returned by Init when the directory already holds data.
+	ErrExists = errors.New("vault: data directory is not empty")
+)
+
+// loadIdentity reads the vault identity from dir, using passphrase when it is
+// stored sealed.
+func loadIdentity(dir, passphrase string) (*age.X25519Identity, error) {
+	plain := filepath.Join(dir, IdentityFile)
+	sealed := filepath.Join(dir, SealedIdentityFile)
+	var text []byte
+	if b, err := os.ReadFile(sealed); err == nil {
+		if passphrase == "" {
+			return nil, fmt.Errorf("%w: the vault identity is passphrase-protected (set PVAULT_PASSPHRASE or --passphrase-file)", ErrPassphrase)
+		}
+		id, err := age.NewScryptIdentity(passphrase)
+		if err != nil {
+			return nil, err
+		}
+		r, err := age.Decrypt(bytes.NewReader(b), id)
+		if err != nil {
+			return nil, ErrPassphrase
+		}
+		if text, err = io.ReadAll(r); err != nil {
+			return nil, ErrPassphrase
+		}
+	} else if b, err := os.ReadFile(plain); err == nil {
+		text = b
+	} else if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has neither %s nor %s", ErrNoVault, dir, IdentityFile, SealedIdentityFile)
+	} else {
+		return nil, fmt.Errorf("read vault identity: %w", err)
+	}
+	for _, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-") {
+			id, err := age.ParseX25519Identity(line)
+			if err != nil {
+				return nil, fmt.Errorf("vault identity: %w", err)
+			}
+			return id, nil
+		}
+	}
+	return nil, fmt.Errorf("vault identity: no AGE-SECRET-KEY line in the identity file")
+}
+
+func writeIdentity(dir string, id *age.X25519Identity, passphrase string, now time.Time) error {
+	text := fmt.Sprintf("# pvault vault identity, created %s\n# public key: %s\n%s\n", now.UTC().Format(time.RFC3339), id.Recipient(), id)
+	if passphrase == "" {
+		return writeFileSync(filepath.Join(dir, IdentityFile), []byte(text), 0o600)
+	}
+	r, err := age.NewScryptRecipient(passphrase)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, text); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(dir, SealedIdentityFile), buf.Bytes(), 0o600)
+}
+
+func sealKeyring(k *Keyring, recipients []age.Recipient) ([]byte, error) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	return sealBytes(b, recipients)
+}
+
+func openKeyring(b []byte, id age.Identity) (*Keyring, error) {
+	pt, err := openBytes(b, id)
+	if err != nil {
+		return nil, ErrWrongKey
+	}
+	var k Keyring
+	if err := json.Unmarshal(pt, &k); err != nil {
+		return nil, fmt.Errorf("vault: keyring malformed")
+	}
+	if err := k.validate(); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+func sealBytes(pt []byte, recipients []age.Recipient) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(pt) + 512)
+	w, err := age.Encrypt(&buf, recipients...)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	if _, err := w.Write(pt); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// ErrCorrupt is returned when a sealed record fails to open (it was altered,
+// or is not a record of this vault).
+var ErrCorrupt = errors.New("vault: sealed record is damaged")
+
+func openBytes(ct []byte, id age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(ct), id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	pt, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return pt, nil
+}
+
+// writeFileSync writes a new file atomically: a temporary file, fsync, rename,
+// directory fsync.
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

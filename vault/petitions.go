@@ -1,0 +1,452 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"pvault/audit"
+	"pvault/policy"
+	"pvault/vault/store"
+)
+
+// Petition states (DESIGN.md).
+const (
+	StatusRegistered  = "registered"
+	StatusAccepted    = "accepted"
+	StatusNotAccepted = "not_accepted"
+	StatusTransferred = "transferred"
+	StatusInProgress  = "in_progress"
+	StatusReplied     = "replied"
+	StatusReview      = "review"
+	StatusRereview    = "rereview"
+	StatusClosed      = "closed"
+)
+
+// Statuses lists the petition states.
+var Statuses = []string{StatusRegistered, StatusAccepted, StatusNotAccepted, StatusTransferred,
+	StatusInProgress, StatusReplied, StatusReview, StatusRereview, StatusClosed}
+
+// Channels lists the intake channels.
+var Channels = []string{"letter", "visit", "phone", "online", "email", "hotline"}
+
+// AcceptWindow is the time to register and decide on a petition (Art. 22/23).
+const AcceptWindow = 15 * 24 * time.Hour
+
+// Petitioner is the identity of the person who petitions. It exists on disk
+// only inside the identity envelope.
+type Petitioner struct {
+	Name       string `json:"name"`
+	IDNumber   string `json:"id_number"`
+	Phone      string `json:"phone"`
+	Address    string `json:"address"`
+	EmployeeNo string `json:"employee_no"`
+}
+
+// NewPetition is the input of CreatePetition.
+type NewPetition struct {
+	Unit       string
+	Channel    string
+	Title      string
+	Content    string
+	Requests   string
+	Petitioner *Petitioner
+	Subjects   []string
+	GroupSize  int
+	ReceivedAt *time.Time
+}
+
+// Deadlines of a petition; nil when not set.
+type Deadlines struct {
+	AcceptBy        *time.Time `json:"accept_by"`
+	ResolveBy       *time.Time `json:"resolve_by"`
+	ReviewRequestBy *time.Time `json:"review_request_by"`
+	ReviewBy        *time.Time `json:"review_by"`
+}
+
+// Category is a petition's category label.
+type Category struct {
+	Label      string  `json:"label"`
+	Confidence float64 `json:"confidence"`
+	Source     string  `json:"source"`
+}
+
+// Risk is a petition's risk assessment.
+type Risk struct {
+	Level   string   `json:"level"`
+	Score   int      `json:"score"`
+	Reasons []string `json:"reasons"`
+}
+
+// Duplicate links a petition to a similar one.
+type Duplicate struct {
+	ID         string  `json:"id"`
+	Similarity float64 `json:"similarity"`
+}
+
+// Meta is the plaintext metadata of a petition: no text, no identity.
+type Meta struct {
+	ID               string      `json:"id"`
+	Unit             string      `json:"unit"`
+	Channel          string      `json:"channel"`
+	Status           string      `json:"status"`
+	GroupSize        int         `json:"group_size"`
+	Subjects         []string    `json:"subjects"` // keyed hashes
+	RegisteredBy     string      `json:"registered_by"`
+	RegisteredByName string      `json:"registered_by_name"`
+	Assignee         string      `json:"assignee"`
+	AssigneeName     string      `json:"assignee_name"`
+	HasIdentity      bool        `json:"has_identity"`
+	ReceiptHash      string      `json:"receipt_hash"`
+	ReceivedAt       time.Time   `json:"received_at"`
+	CreatedAt        time.Time   `json:"created_at"`
+	UpdatedAt        time.Time   `json:"updated_at"`
+	Deadlines        Deadlines   `json:"deadlines"`
+	Category         *Category   `json:"category"`
+	Risk             *Risk       `json:"risk"`
+	Duplicates       []Duplicate `json:"duplicates"`
+}
+
+// Content is the sealed text of a petition.
+type Content struct {
+	Title    string   `json:"title"`
+	Content  string   `json:"content"`
+	Requests string   `json:"requests"`
+	Subjects []string `json:"subjects"`
+	// Masked is the masked identity shown on ordinary reads, so that they
+	// never open the identity envelope.
+	Masked *Petitioner `json:"masked"`
+}
+
+// Object is the policy object of the petition.
+func (m *Meta) Object() *policy.Object {
+	return &policy.Object{Type: "petition", ID: m.ID, Unit: m.Unit, RegisteredBy: m.RegisteredBy, Assignee: m.Assignee, Subjects: m.Subjects}
+}
+
+// Overdue reports whether a deadline of the current state has passed at now.
+func (m *Meta) Overdue(now time.Time) bool {
+	past := func(t *time.Time) bool { return t != nil && now.After(*t) }
+	switch m.Status {
+	case StatusRegistered:
+		return past(m.Deadlines.AcceptBy)
+	case StatusAccepted, StatusInProgress:
+		return past(m.Deadlines.ResolveBy)
+	case StatusReview, StatusRereview:
+		return past(m.Deadlines.ReviewBy)
+	}
+	return false
+}
+
+func metaKey(id string) []byte     { return []byte("p/" + id + "/m") }
+func contentKey(id string) []byte  { return []byte("p/" + id + "/c") }
+func identityKey(id string) []byte { return []byte("p/" + id + "/i") }
+func receiptKey(h string) []byte   { return []byte("rc/" + h) }
+
+// Limits on petition fields (runes).
+const (
+	MaxTitle       = 200
+	MaxContent     = 20000
+	MaxRequests    = 5000
+	MaxSubjects    = 20
+	MaxSubjectLen  = 100
+	MaxGroupSize   = 100000
+	maxClockSkew   = 5 * time.Second
+	maxPetitionAge = 5 * 365 * 24 * time.Hour
+)
+
+func (v *Vault) checkNewPetition(in *NewPetition, now time.Time) error {
+	if !ValidUnit(in.Unit) {
+		return invalid("unit", "not a unit path (segments of a-z, 0-9 and '-', joined by '/')")
+	}
+	if !slices.Contains(Channels, in.Channel) {
+		return invalid("channel", "one of %s", strings.Join(Channels, ", "))
+	}
+	if err := checkText("title", in.Title, 1, MaxTitle, false); err != nil {
+		return err
+	}
+	if err := checkText("content", in.Content, 1, MaxContent, true); err != nil {
+		return err
+	}
+	if err := checkText("requests", in.Requests, 0, MaxRequests, true); err != nil {
+		return err
+	}
+	if p := in.Petitioner; p != nil {
+		for _, f := range []struct {
+			name string
+			val  string
+			max  int
+		}{{"petitioner.name", p.Name, 100}, {"petitioner.id_number", p.IDNumber, 32}, {"petitioner.phone", p.Phone, 32},
+			{"petitioner.address", p.Address, 500}, {"petitioner.employee_no", p.EmployeeNo, 64}} {
+			if err := checkText(f.name, f.val, 0, f.max, false); err != nil {
+				return err
+			}
+		}
+		if *p == (Petitioner{}) {
+			in.Petitioner = nil
+		}
+	}
+	if len(in.Subjects) > MaxSubjects {
+		return invalid("subjects", "at most %d", MaxSubjects)
+	}
+	for _, s := range in.Subjects {
+		if err := checkText("subjects", s, 1, MaxSubjectLen, false); err != nil {
+			return err
+		}
+	}
+	if in.GroupSize == 0 {
+		in.GroupSize = 1
+	}
+	if in.GroupSize < 1 || in.GroupSize > MaxGroupSize {
+		return invalid("group_size", "between 1 and %d", MaxGroupSize)
+	}
+	if in.ReceivedAt != nil {
+		if in.ReceivedAt.After(now.Add(maxClockSkew)) {
+			return invalid("received_at", "in the future")
+		}
+		if in.ReceivedAt.Before(now.Add(-maxPetitionAge)) {
+			return invalid("received_at", "more than five years ago")
+		}
+	}
+	return nil
+}
+
+// Created is the result of CreatePetition.
+type Created struct {
+	Meta        *Meta
+	Content     *Content
+	ReceiptCode string
+	Entry       audit.Entry
+}
+
+// CreatePetition seals and stores a new petition registered by u (nil for the
+// public portal) and records e with it. It returns an error wrapping
+// ErrInvalid for bad input.
+func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Created, error) {
+	now := v.Now()
+	if err := v.checkNewPetition(&in, now); err != nil {
+		return nil, err
+	}
+	received := now
+	if in.ReceivedAt != nil {
+		received = in.ReceivedAt.UTC()
+	}
+	code := NewReceiptCode()
+	norm, _ := NormalizeReceiptCode(code)
+	m := &Meta{
+		ID: v.ids.next(now), Unit: in.Unit, Channel: in.Channel, Status: StatusRegistered,
+		GroupSize: in.GroupSize, ReceivedAt: received, CreatedAt: now, UpdatedAt: now,
+		HasIdentity: in.Petitioner != nil, ReceiptHash: v.hasher.Sum(HashReceipt, norm),
+		Duplicates: []Duplicate{},
+	}
+	if u != nil {
+		m.RegisteredBy, m.RegisteredByName = u.ID, u.Username
+	}
+	for _, s := range in.Subjects {
+		h := v.hasher.Sum(HashSubject, normalizeName(s))
+		if !slices.Contains(m.Subjects, h) {
+			m.Subjects = append(m.Subjects, h)
+		}
+	}
+	acceptBy := received.Add(AcceptWindow)
+	m.Deadlines.AcceptBy = &acceptBy
+	c := &Content{Title: in.Title, Content: in.Content, Requests: in.Requests, Subjects: in.Subjects}
+	if c.Subjects == nil {
+		c.Subjects = []string{}
+	}
+	if in.Petitioner != nil {
+		c.Masked = MaskPetitioner(in.Petitioner)
+	}
+	ops, err := v.sealPetition(m, c, in.Petitioner)
+	if err != nil {
+		return nil, err
+	}
+	ops = append(ops, store.Put(receiptKey(m.ReceiptHash), []byte(m.ID)))
+	ops = append(ops, v.unitOpsIfNew(m.Unit)...)
+	e.Object = &audit.Object{Type: "petition", ID: m.ID}
+	rec, err := v.log.Append(e, ops)
+	if err != nil {
+		return nil, err
+	}
+	return &Created{Meta: m, Content: c, ReceiptCode: code, Entry: rec}, nil
+}
+
+func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, error) {
+	cb, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	sealedContent, err := sealBytes(cb, v.recipients)
+	if err != nil {
+		return nil, err
+	}
+	ops := []store.Op{
+		store.Put(metaKey(m.ID), mustJSON(m)),
+		store.Put(contentKey(m.ID), sealedContent),
+	}
+	if id != nil {
+		sealedID, err := sealBytes(mustJSON(id), v.recipients)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, store.Put(identityKey(m.ID), sealedID))
+	}
+	for _, k := range indexKeys(m) {
+		ops = append(ops, store.Put(k, nil))
+	}
+	return ops, nil
+}
+
+// Meta returns a petition's metadata, or an error wrapping ErrNotFound.
+func (v *Vault) Meta(id string) (*Meta, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	var m Meta
+	if err := v.st.View(func(r store.Reader) error { return getJSON(r, metaKey(id), &m) }); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// OpenContent decrypts a petition's content. It returns an error wrapping
+// ErrCorrupt when the envelope fails to open.
+func (v *Vault) OpenContent(id string) (*Content, error) {
+	var ct []byte
+	err := v.st.View(func(r store.Reader) error {
+		var err error
+		ct, err = r.Get(contentKey(id))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt, err := openBytes(ct, v.identity)
+	if err != nil {
+		return nil, err
+	}
+	var c Content
+	if err := json.Unmarshal(pt, &c); err != nil {
+		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
+	}
+	return &c, nil
+}
+
+// OpenIdentity decrypts a petition's petitioner identity; it returns nil for
+// an anonymous petition, and an error wrapping ErrCorrupt when the envelope
+// fails to open.
+func (v *Vault) OpenIdentity(m *Meta) (*Petitioner, error) {
+	if !m.HasIdentity {
+		return nil, nil
+	}
+	var ct []byte
+	err := v.st.View(func(r store.Reader) error {
+		var err error
+		ct, err = r.Get(identityKey(m.ID))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity of %s missing", ErrCorrupt, m.ID)
+	}
+	pt, err := openBytes(ct, v.identity)
+	if err != nil {
+		return nil, err
+	}
+	var p Petitioner
+	if err := json.Unmarshal(pt, &p); err != nil {
+		return nil, fmt.Errorf("%w: identity of %s malformed", ErrCorrupt, m.ID)
+	}
+	return &p, nil
+}
+
+// MaskPetitioner returns p with every field masked: the family name kept,
+// the first four and last four digits of an ID number, the first three and
+// last four of a phone number, the first three characters of an address.
+func MaskPetitioner(p *Petitioner) *Petitioner {
+	return &Petitioner{
+		Name:       maskKeep(p.Name, 1, 0),
+		IDNumber:   maskKeep(p.IDNumber, 4, 4),
+		Phone:      maskPhone(p.Phone),
+		Address:    maskAddress(p.Address),
+		EmployeeNo: maskAll(p.EmployeeNo),
+	}
+}
+
+// maskKeep keeps head and tail runes and stars the rest; short values are
+// starred whole but for the first rune.
+func maskKeep(s string, head, tail int) string {
+	r := []rune(s)
+	if len(r) == 0 {
+		return ""
+	}
+	if len(r) <= head+tail {
+		if len(r) == 1 {
+			return "*"
+		}
+		return string(r[0]) + strings.Repeat("*", len(r)-1)
+	}
+	return string(r[:head]) + strings.Repeat("*", len(r)-head-tail) + string(r[len(r)-tail:])
+}
+
+func maskPhone(s string) string {
+	if utf8.RuneCountInString(s) < 8 {
+		return maskAll(s)
+	}
+	return maskKeep(s, 3, 4)
+}
+
+func maskAddress(s string) string {
+	r := []rune(s)
+	if len(r) == 0 {
+		return ""
+	}
+	if len(r) <= 3 {
+		return "***"
+	}
+	return string(r[:3]) + "***"
+}
+
+func maskAll(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// Lookup of a petition by receipt code; an error wrapping ErrNotFound when no
+// petition has the code (or it is malformed).
+func (v *Vault) PetitionByReceipt(code string) (*Meta, error) {
+	norm, ok := NormalizeReceiptCode(code)
+	if !ok {
+		// Hash a fixed string so that malformed codes cost what others do.
+		norm = strings.Repeat("0", ReceiptCodeLen)
+	}
+	h := v.hasher.Sum(HashReceipt, norm)
+	var id []byte
+	err := v.st.View(func(r store.Reader) error {
+		var err error
+		id, err = r.Get(receiptKey(h))
+		return err
+	})
+	if !ok || errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := v.Meta(string(id))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal([]byte(m.ReceiptHash), []byte(h)) {
+		return nil, ErrNotFound
+	}
+	return m, nil
+}

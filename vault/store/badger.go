@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// BadgerOptions configure OpenBadger. The zero value of every field but Dir
+// means the default.
+type BadgerOptions struct {
+	// Dir holds the database files.
+	Dir string
+	// EncryptionKey, 32 bytes, turns on encryption at rest (AES-256-CTR).
+	EncryptionKey []byte
+	// NoSync turns off synced writes. Only benchmarks of the baseline use it.
+	NoSync bool
+	// ReadOnly opens the store for offline inspection.
+	ReadOnly bool
+	// Logger receives badger's warnings and errors. nil discards them.
+	Logger *slog.Logger
+	// MemTableSize in bytes (default 32 MiB).
+	MemTableSize int64
+}
+
+// Badger is the badger-backed Store.
+type Badger struct {
+	db *badger.DB
+}
+
+var _ Store = (*Badger)(nil)
+
+// ErrBadKey is returned by OpenBadger when the store was written with another
+// encryption key.
+var ErrBadKey = errors.New("store: wrong encryption key")
+
+// OpenBadger opens (creating when missing) the store in opts.Dir. It returns an
+// error wrapping ErrBadKey if the encryption key does not match the store.
+func OpenBadger(opts BadgerOptions) (*Badger, error) {
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(!opts.NoSync).
+		WithDetectConflicts(false).
+		WithNumVersionsToKeep(1).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithReadOnly(opts.ReadOnly).
+		WithMetricsEnabled(false)
+	mt := opts.MemTableSize
+	if mt == 0 {
+		mt = 32 << 20
+	}
+	bo = bo.WithMemTableSize(mt).WithNumMemtables(3).WithBlockCacheSize(64 << 20)
+	if opts.EncryptionKey != nil {
+		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithIndexCacheSize(32 << 20)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		if errors.Is(err, badger.ErrEncryptionKeyMismatch) || strings.Contains(err.Error(), "Encryption key mismatch") {
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrBadKey)
+		}
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	return &Badger{db: db}, nil
+}
+
+// View implements Store.
+func (b *Badger) View(fn func(Reader) error) error {
+	return translate(b.db.View(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+}
+
+// Update implements Store.
+func (b *Badger) Update(fn func(Tx) error) error {
+	return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+}
+
+// Size implements Store.
+func (b *Badger) Size() int64 {
+	lsm, vlog := b.db.Size()
+	return lsm + vlog
+}
+
+// Close implements Store.
+func (b *Badger) Close() error { return translate(b.db.Close()) }
+
+// Backup writes a consistent snapshot of the store to w (badger's backup
+// format) and returns the version it covers.
+func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, error) {
+	return b.db.Backup(w, 0)
+}
+
+// GC runs one round of value-log garbage collection. It returns nil when
+// nothing was rewritten.
+func (b *Badger) GC(ctx context.Context) error {
+	err := b.db.RunValueLogGC(0.5)
+	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+		return nil
+	}
+	return err
+}
+
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, badger.ErrDBClosed):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
+type badgerTx struct{ txn *badger.Txn }
+
+func (t badgerTx) Get(key []byte) ([]byte, error) {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("get: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (t badgerTx) Scan(opts ScanOptions, fn func(key, value []byte) error) error {
+	io := badger.DefaultIteratorOptions
+	io.Prefix = opts.Prefix
+	io.Reverse = opts.Reverse
+	io.PrefetchValues = false
+	it := t.txn.NewIterator(io)
+	defer it.Close()
+	seek := opts.Start
+	if seek == nil {
+		seek = opts.Prefix
+		if opts.Reverse {
+			seek = append(append([]byte(nil), opts.Prefix...), 0xff, 0xff, 0xff, 0xff)
+		}
+	}
+	for it.Seek(seek); it.ValidForPrefix(opts.Prefix); it.Next() {
+		item := it.Item()
+		var v []byte
+		if !opts.KeysOnly {
+			var err error
+			if v, err = item.ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		if err := fn(item.Key(), v); err != nil {
+			return stopOK(err)
+		}
+	}
+	return nil
+}
+
+func (t badgerTx) Set(key, value []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("store: empty key")
+	}
+	return t.txn.Set(key, value)
+}
+
+func (t badgerTx) Delete(key []byte) error { return t.txn.Delete(key) }
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Error("store", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Warn("store", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+func (b badgerLogger) Infof(f string, a ...any)  {}
+func (b badgerLogger) Debugf(f string, a ...any) {}

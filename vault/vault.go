@@ -1,0 +1,352 @@
+// Package vault is pvault's domain: petitions sealed with age, users and
+// sessions, units, and the indexes that serve lists.
+//
+// Guarantees: petition content and petitioner identity exist on disk only as
+// standard age files sealed to the vault recipient and every recovery
+// recipient; metadata and indexes hold ids, states, times and keyed hashes,
+// never petition text or identity fields, and the store itself is encrypted
+// at rest with a key from the keyring. Every change the vault makes is
+// committed by the audit log in the same synced transaction as the audit
+// entry of the request that made it, so nothing changes unrecorded and a 2xx
+// means the change is durable. The vault does not decide who may do what: the
+// api asks the policy before calling it.
+package vault
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"pvault/audit"
+	"pvault/policy"
+	"pvault/vault/store"
+)
+
+// Errors of the vault.
+var (
+	// ErrNotFound is returned for a record that does not exist.
+	ErrNotFound = errors.New("vault: not found")
+	// ErrConflict is returned for a change that conflicts with the current
+	// state (a taken username, the last admin, an illegal workflow step).
+	ErrConflict = errors.New("vault: conflict")
+	// ErrUnauthenticated is returned for bad credentials or an invalid,
+	// expired or revoked token.
+	ErrUnauthenticated = errors.New("vault: not authenticated")
+)
+
+// ConflictError explains an ErrConflict.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// Unwrap returns ErrConflict.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func conflict(format string, a ...any) error { return &ConflictError{Msg: fmt.Sprintf(format, a...)} }
+
+// Options configure Open. The zero value of each field means its default.
+type Options struct {
+	// Passphrase unseals a passphrase-protected vault identity.
+	Passphrase string
+	// Logger receives operational messages (never secrets or petition data).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Argon2 sets the cost of new password hashes.
+	Argon2 Argon2Params
+	// SessionTTL is how long a login token lasts (default 8 h).
+	SessionTTL time.Duration
+	// Audit configures the audit log.
+	Audit audit.Options
+	// Store wraps the opened store (tests inject faults with it).
+	Store func(store.Store) store.Store
+	// ReadOnly opens the store for offline inspection; writes fail.
+	ReadOnly bool
+}
+
+// Vault is an open vault.
+type Vault struct {
+	dir        string
+	opts       Options
+	st         store.Store
+	log        *audit.Log
+	keys       *Keyring
+	hasher     *Hasher
+	identity   *age.X25519Identity
+	recipients []age.Recipient
+	ids        idGen
+	logger     *slog.Logger
+
+	usersMu    sync.Mutex // serialises user changes (unique names, last admin)
+	locks      [64]sync.Mutex
+	lockSeed   maphash.Seed
+	dummyHash  string
+	signingKey ed25519.PrivateKey
+}
+
+// InitOptions configure Init.
+type InitOptions struct {
+	// Name of the vault (checkpoint origin Name/audit; default "pvault").
+	Name string
+	// RootUnit of the first admin (default "group").
+	RootUnit string
+	// AdminPassword for user admin; empty means generate one.
+	AdminPassword string
+	// Passphrase, when set, stores the vault identity encrypted with it.
+	Passphrase string
+	// Recovery are age recipients (age1…) sealed into every envelope.
+	Recovery []string
+	// Options for opening the new vault.
+	Options Options
+}
+
+// Init creates a vault in dir, which must be missing or empty: the vault
+// identity, the keyring, the encrypted store, the default policy, the root
+// unit and the first admin (user "admin"). It returns the admin password
+// (generated when opts.AdminPassword is empty). It returns an error wrapping
+// ErrExists if dir holds anything, or ErrInvalid for bad options.
+func Init(dir string, opts InitOptions) (string, error) {
+	if opts.Name == "" {
+		opts.Name = "pvault"
+	}
+	if opts.RootUnit == "" {
+		opts.RootUnit = "group"
+	}
+	if !validName(opts.Name) {
+		return "", invalid("name", "letters, digits, '.', '-' and '_' only, at most 64")
+	}
+	if !ValidUnit(opts.RootUnit) {
+		return "", invalid("root_unit", "not a unit path")
+	}
+	recovery, err := ParseRecipients(opts.Recovery)
+	if err != nil {
+		return "", &InvalidError{Field: "recovery_recipient", Msg: err.Error()}
+	}
+	password := opts.AdminPassword
+	if password == "" {
+		password = randomToken(15) // 120 bits, 24 characters
+	}
+	if err := CheckPassword(password, "admin"); err != nil {
+		return "", fmt.Errorf("admin password: %w", err)
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return "", fmt.Errorf("%w: %s", ErrExists, dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	if opts.Options.Now != nil {
+		now = opts.Options.Now()
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return "", err
+	}
+	k, err := newKeyring(opts.Name, opts.Recovery, now)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := sealKeyring(k, append([]age.Recipient{id.Recipient()}, recovery...))
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileSync(filepath.Join(dir, KeyringFile), sealed, 0o600); err != nil {
+		return "", err
+	}
+	// The identity is written last: a directory without it is not a vault.
+	if err := writeIdentity(dir, id, opts.Passphrase, now); err != nil {
+		return "", err
+	}
+	o := opts.Options
+	o.Passphrase = opts.Passphrase
+	v, err := Open(dir, o)
+	if err != nil {
+		return "", err
+	}
+	defer v.Close()
+	if err := v.bootstrap(opts.RootUnit, password); err != nil {
+		return "", err
+	}
+	return password, nil
+}
+
+// Open opens the vault in dir. It returns an error wrapping ErrNoVault when
+// dir holds no vault, ErrPassphrase when the identity is sealed and the
+// passphrase is missing or wrong, and ErrWrongKey when the identity or
+// keyring does not match the vault.
+func Open(dir string, opts Options) (*Vault, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SessionTTL == 0 {
+		opts.SessionTTL = 8 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	id, err := loadIdentity(dir, opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := os.ReadFile(filepath.Join(dir, KeyringFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s missing", ErrNoVault, KeyringFile)
+	} else if err != nil {
+		return nil, err
+	}
+	k, err := openKeyring(kb, id)
+	if err != nil {
+		return nil, err
+	}
+	recovery, err := ParseRecipients(k.Recovery)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := store.OpenBadger(store.BadgerOptions{
+		Dir:           filepath.Join(dir, StoreDir),
+		EncryptionKey: k.StorageKey,
+		Logger:        opts.Logger,
+		ReadOnly:      opts.ReadOnly,
+	})
+	if errors.Is(err, store.ErrBadKey) {
+		return nil, fmt.Errorf("%w: the keyring does not open the store", ErrWrongKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st store.Store = bs
+	if opts.Store != nil {
+		st = opts.Store(bs)
+	}
+	v := &Vault{
+		dir:        dir,
+		opts:       opts,
+		st:         st,
+		keys:       k,
+		hasher:     newHasher(k.HMACKey),
+		identity:   id,
+		recipients: append([]age.Recipient{id.Recipient()}, recovery...),
+		logger:     opts.Logger,
+		lockSeed:   maphash.MakeSeed(),
+		signingKey: k.signingKey(),
+	}
+	v.dummyHash = hashPassword(randomToken(16), opts.Argon2)
+	ao := opts.Audit
+	if ao.Logger == nil {
+		ao.Logger = opts.Logger
+	}
+	if ao.Now == nil {
+		ao.Now = opts.Now
+	}
+	if v.log, err = audit.Open(st, ao); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// Close stops the audit log and closes the store.
+func (v *Vault) Close() error {
+	err := v.log.Close()
+	if cerr := v.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Log is the vault's audit log.
+func (v *Vault) Log() *audit.Log { return v.log }
+
+// Store is the vault's store (for offline tools and tests).
+func (v *Vault) Store() store.Store { return v.st }
+
+// Hasher computes the vault's keyed hashes.
+func (v *Vault) Hasher() *Hasher { return v.hasher }
+
+// Name is the vault's name.
+func (v *Vault) Name() string { return v.keys.Name }
+
+// SigningKey is the checkpoint signing key.
+func (v *Vault) SigningKey() ed25519.PrivateKey { return v.signingKey }
+
+// Recipient is the vault's own age recipient.
+func (v *Vault) Recipient() string { return v.identity.Recipient().String() }
+
+// Now is the vault's clock.
+func (v *Vault) Now() time.Time { return v.opts.Now().UTC() }
+
+func (v *Vault) lock(id string) func() {
+	m := &v.locks[maphash.String(v.lockSeed, id)%uint64(len(v.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// bootstrap writes the first admin, the root unit and the default policy.
+func (v *Vault) bootstrap(rootUnit, password string) error {
+	now := v.Now()
+	u := &User{
+		ID: v.ids.next(now), Username: "admin", DisplayName: "Administrator", Unit: rootUnit,
+		Roles: []string{"admin"}, CreatedAt: now, UpdatedAt: now,
+		PasswordHash: hashPassword(password, v.opts.Argon2),
+	}
+	ops, err := v.userOps(nil, u)
+	if err != nil {
+		return err
+	}
+	ops = append(ops, v.unitOps(rootUnit)...)
+	ops = append(ops, store.Put(policyKey, mustJSON(policy.DefaultRules())))
+	_, err = v.log.Append(&audit.Entry{
+		RequestID: audit.NewRequestID(),
+		Action:    "vault.init",
+		Object:    &audit.Object{Type: "vault", ID: v.keys.Name},
+		Decision:  audit.Allow,
+		Status:    200,
+		Details:   map[string]any{"admin_user_id": u.ID, "root_unit": rootUnit},
+	}, ops)
+	return err
+}
+
+// Record appends an audit entry with no data writes: for reads, denials and
+// failures. It returns the entry as stored.
+func (v *Vault) Record(e *audit.Entry) (audit.Entry, error) { return v.log.Append(e, nil) }
+
+func getJSON(r store.Reader, key []byte, dst any) error {
+	b, err := r.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("%w: record %q malformed", ErrCorrupt, key)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func jsonUnmarshal(b []byte, dst any) error {
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("%w: record malformed", ErrCorrupt)
+	}
+	return nil
+}
