@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"net/http"
 	"time"
 
@@ -33,6 +34,8 @@ func userJSON(u *vault.User) UserJSON {
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// TOTP is the second-factor code of users who enrolled one.
+	TOTP string `json:"totp"`
 }
 
 func (s *Server) login(c *gin.Context, k *call) error {
@@ -68,15 +71,101 @@ func (s *Server) login(c *gin.Context, k *call) error {
 		k.entry.Action = "auth.login_failed"
 		return &httpError{status: http.StatusUnauthorized, detail: "wrong username or password", decision: "deny"}
 	}
+	var lo vault.LoginOptions
+	if u.HasTOTP() {
+		step, err := s.v.CheckTOTP(u, in.TOTP)
+		if err != nil {
+			s.limiter.fail(in.Username, client)
+			k.entry.Action = "auth.login_failed"
+			k.detail("second_factor", true)
+			if in.TOTP == "" {
+				return &httpError{status: http.StatusUnauthorized, detail: "totp: a second-factor code is required", decision: "deny"}
+			}
+			return &httpError{status: http.StatusUnauthorized, detail: "wrong username, password or second-factor code", decision: "deny"}
+		}
+		lo.TOTPStep = step
+	} else if s.totpRequired(u) {
+		lo.EnrolOnly = true
+		k.detail("enrol_only", true)
+	}
 	s.limiter.succeed(in.Username)
 	k.user, k.sub = u, s.v.Subject(u)
 	k.entry.Actor = vault.Actor(u)
-	tok, sess, rec, err := s.v.Login(u, k.prepare(http.StatusOK))
+	tok, sess, rec, err := s.v.LoginWith(u, lo, k.prepare(http.StatusOK))
 	if err != nil {
 		return err
 	}
 	k.done(rec)
-	return k.reply(http.StatusOK, gin.H{"token": tok, "expires_at": sess.ExpiresAt, "user": userJSON(u)})
+	body := gin.H{"token": tok, "expires_at": sess.ExpiresAt, "user": userJSON(u)}
+	if lo.EnrolOnly {
+		body["totp_enrolment_required"] = true
+	}
+	return k.reply(http.StatusOK, body)
+}
+
+// totpRequired reports whether u's roles require a second factor.
+func (s *Server) totpRequired(u *vault.User) bool {
+	for _, r := range u.Roles {
+		if slices.Contains(s.cfg.RequireTOTP, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// enrolActions are the only actions of a session limited to enrolling a
+// second factor.
+var enrolActions = []string{"user.me", "auth.logout", "user.totp_begin", "user.totp_confirm"}
+
+func (s *Server) beginTOTP(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.UserSelf, &policy.Object{Type: "user", ID: k.user.ID, Unit: k.user.Unit}); err != nil {
+		return err
+	}
+	k.entry.Object = userObject(k.user.ID)
+	secret, url, rec, err := s.v.BeginTOTP(k.user, k.prepare(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	k.done(rec)
+	return k.reply(http.StatusOK, gin.H{"secret": secret, "otpauth_url": url})
+}
+
+type totpConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) confirmTOTP(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.UserSelf, &policy.Object{Type: "user", ID: k.user.ID, Unit: k.user.Unit}); err != nil {
+		return err
+	}
+	k.entry.Object = userObject(k.user.ID)
+	b, err := readBody(c.Request)
+	if err != nil {
+		return err
+	}
+	var in totpConfirmRequest
+	if err := decodeStrict(b, &in); err != nil {
+		return err
+	}
+	rec, err := s.v.ConfirmTOTP(k.user, in.Code, k.prepare(http.StatusNoContent))
+	if err != nil {
+		return err
+	}
+	k.done(rec)
+	return k.reply(http.StatusNoContent, nil)
+}
+
+func (s *Server) resetTOTP(c *gin.Context, k *call) error {
+	u, err := s.lookupUser(c, k, policy.UserManage)
+	if err != nil {
+		return err
+	}
+	rec, err := s.v.ResetTOTP(u.ID, k.prepare(http.StatusNoContent))
+	if err != nil {
+		return err
+	}
+	k.done(rec)
+	return k.reply(http.StatusNoContent, nil)
 }
 
 func (s *Server) logout(c *gin.Context, k *call) error {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -162,12 +163,15 @@ func (s *Server) authenticate(k *call) error {
 	if !ok || tok == "" {
 		return errUnauthenticated
 	}
-	u, err := s.v.SessionUser(strings.TrimSpace(tok))
+	u, sess, err := s.v.SessionOf(strings.TrimSpace(tok))
 	if err != nil {
 		return errUnauthenticated
 	}
 	k.token, k.user, k.sub = strings.TrimSpace(tok), u, s.v.Subject(u)
 	k.entry.Actor = vault.Actor(u)
+	if sess.EnrolOnly && !slices.Contains(enrolActions, k.entry.Action) {
+		return &httpError{status: http.StatusForbidden, detail: "enrol a second factor first (POST /api/v1/me/totp)", decision: audit.Deny}
+	}
 	return nil
 }
 

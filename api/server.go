@@ -41,7 +41,14 @@ type Config struct {
 	// ClientFailures is how many failed logins from one client address
 	// within LockoutWindow block it (default 50).
 	ClientFailures int
+	// RequireTOTP lists the roles that must log in with a second factor.
+	// Their users without one get a session that can only enrol one.
+	RequireTOTP []string
 }
+
+// DefaultTOTPRoles are the roles that need a second factor when the switch
+// is on without a list.
+var DefaultTOTPRoles = []string{"admin", "supervisor"}
 
 // Server serves the API.
 type Server struct {
@@ -113,6 +120,9 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/auth/login", h("auth.login", public, s.login))
 	v1.POST("/auth/logout", h("auth.logout", authed, s.logout))
 	v1.GET("/me", h("user.me", authed, s.me))
+	v1.POST("/me/totp", h("user.totp_begin", authed, s.beginTOTP))
+	v1.POST("/me/totp/confirm", h("user.totp_confirm", authed, s.confirmTOTP))
+	v1.DELETE("/users/:id/totp", h("user.totp_reset", authed, s.resetTOTP))
 
 	v1.POST("/users", h("user.create", authed, s.createUser))
 	v1.GET("/users", h("user.list", authed, s.listUsers))
@@ -133,6 +143,13 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/audit/entries", h("audit.read", authed, s.auditEntries))
 	v1.GET("/audit/export", h("audit.export", authed, s.auditExport))
 	v1.GET("/audit/verify", h("audit.verify", authed, s.auditVerify))
+	v1.GET("/audit/checkpoint", h("audit.checkpoint", authed, s.auditCheckpoint))
+	v1.GET("/audit/verifier-key", h("audit.verifier_key", optional, s.auditVerifierKey))
+	v1.GET("/audit/proof/inclusion", h("audit.proof", authed, s.auditInclusion))
+	v1.GET("/audit/proof/consistency", h("audit.proof", authed, s.auditConsistency))
+	v1.POST("/audit/hash", h("audit.hash", authed, s.auditHash))
+
+	v1.GET("/stats/reveals", h("stats.reveals", authed, s.revealStats))
 
 	r.NoRoute(func(c *gin.Context) {
 		if isAPI(c.Request.URL.Path) {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"pvault/vault/store"
@@ -38,9 +39,13 @@ var (
 	prefixIndex = []byte("a/x/")
 )
 
-func entryKey(seq int64) []byte { return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), uint64(seq)) }
-func hashKey(i int64) []byte    { return binary.BigEndian.AppendUint64(append([]byte(nil), prefixHash...), uint64(i)) }
-func ridKey(rid string) []byte  { return append(append([]byte(nil), prefixRID...), rid...) }
+func entryKey(seq int64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), uint64(seq))
+}
+func hashKey(i int64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixHash...), uint64(i))
+}
+func ridKey(rid string) []byte { return append(append([]byte(nil), prefixRID...), rid...) }
 
 // indexKey is a secondary index entry: a/x/<field>/<value>\x00<seq>.
 func indexKey(field, value string, seq int64) []byte {
@@ -61,6 +66,18 @@ type Options struct {
 	MaxBatchBytes int
 	// OnCommit, when set, is called after each commit attempt.
 	OnCommit func(entries int, d time.Duration, err error)
+	// Signer signs checkpoints; without one the log issues none. Its name is
+	// the checkpoint origin.
+	Signer note.Signer
+	// VerifierKey is the note verifier key of Signer.
+	VerifierKey string
+	// CheckpointInterval is the longest time between checkpoints while
+	// entries arrive (default 1 s).
+	CheckpointInterval time.Duration
+	// CheckpointFile, when set, is a file outside the store that holds a copy
+	// of the latest checkpoint, so that a store restored underneath the log
+	// from an older backup is detected at open.
+	CheckpointFile string
 }
 
 // Head is the state of the log after its last entry.
@@ -87,6 +104,12 @@ type Log struct {
 	last tlog.Hash
 
 	healthy atomic.Bool
+
+	cpMu     sync.Mutex // serialises checkpoint signing
+	cp       atomic.Pointer[signedCheckpoint]
+	broken   atomic.Pointer[string] // why the log refuses to append, if it does
+	cpNotify chan struct{}
+	cpDone   chan struct{}
 }
 
 type pending struct {
@@ -123,8 +146,29 @@ func Open(st store.Store, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: read head: %w", err)
 		}
 	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = time.Second
+		l.opts.CheckpointInterval = time.Second
+	}
 	l.healthy.Store(true)
+	if err := l.startupCheck(); err != nil {
+		var ce *ChainError
+		if !errors.As(err, &ce) && !errors.Is(err, ErrCheckpoint) {
+			return nil, err
+		}
+		msg := err.Error()
+		l.broken.Store(&msg)
+		l.healthy.Store(false)
+		if opts.Logger != nil {
+			opts.Logger.Error("audit log does not match its latest checkpoint: refusing to record", "err", msg)
+		}
+	}
 	go l.run()
+	if opts.Signer != nil {
+		l.cpNotify = make(chan struct{}, 1)
+		l.cpDone = make(chan struct{})
+		go l.checkpointLoop()
+	}
 	return l, nil
 }
 
@@ -154,8 +198,17 @@ func (l *Log) Head() Head {
 	return l.head
 }
 
-// Healthy reports whether the last commit succeeded.
-func (l *Log) Healthy() bool { return l.healthy.Load() }
+// Healthy reports whether the last commit succeeded and the log matched its
+// latest checkpoint at open.
+func (l *Log) Healthy() bool { return l.healthy.Load() && l.broken.Load() == nil }
+
+// Broken returns why the log refuses to record, or "".
+func (l *Log) Broken() string {
+	if p := l.broken.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // Append records e together with the data writes ops in one synced
 // transaction and returns the entry as stored, with its sequence number, time,
@@ -164,6 +217,9 @@ func (l *Log) Healthy() bool { return l.healthy.Load() }
 // commit; on failure it returns an error wrapping ErrUnavailable and neither
 // the entry nor ops were stored.
 func (l *Log) Append(e *Entry, ops []store.Op) (Entry, error) {
+	if b := l.broken.Load(); b != nil {
+		return Entry{}, fmt.Errorf("%w: %s", ErrUnavailable, *b)
+	}
 	p := &pending{e: e, ops: ops, done: make(chan result, 1)}
 	l.closeMu.RLock()
 	if l.closed {
@@ -187,6 +243,12 @@ func (l *Log) Close() error {
 	close(l.closing)
 	l.closeMu.Unlock()
 	<-l.done
+	if l.opts.Signer != nil {
+		<-l.cpDone
+		if _, err := l.Sign(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -326,6 +388,12 @@ func (l *Log) commit(batch []*pending) {
 	l.mu.Lock()
 	l.head, l.last = newHead, newLast
 	l.mu.Unlock()
+	if l.cpNotify != nil {
+		select {
+		case l.cpNotify <- struct{}{}:
+		default:
+		}
+	}
 	for i, p := range batch {
 		p.done <- results[i]
 	}
@@ -497,6 +565,40 @@ func (l *Log) Export(w io.Writer, start, end int64) error {
 				return err
 			}
 			return nil
+		})
+	})
+}
+
+// Each calls fn for every entry with the given action (all entries when
+// action is ""), in sequence order, stopping at the first error.
+func (l *Log) Each(action string, fn func(*Entry) error) error {
+	size := l.Head().Size
+	return l.st.View(func(r store.Reader) error {
+		if action == "" {
+			return r.Scan(store.ScanOptions{Prefix: prefixEntry}, func(k, v []byte) error {
+				e, err := ParseEntry(v)
+				if err != nil {
+					return err
+				}
+				return fn(e)
+			})
+		}
+		prefix := indexKey("action", action, 0)
+		prefix = prefix[:len(prefix)-8]
+		return r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+			seq := int64(binary.BigEndian.Uint64(k[len(k)-8:]))
+			if seq >= size {
+				return store.ErrStop
+			}
+			b, err := r.Get(entryKey(seq))
+			if err != nil {
+				return fmt.Errorf("audit: read entry %d: %w", seq, err)
+			}
+			e, err := ParseEntry(b)
+			if err != nil {
+				return err
+			}
+			return fn(e)
 		})
 	})
 }

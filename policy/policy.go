@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
@@ -155,6 +156,10 @@ type ruleset struct {
 	e       *casbin.Enforcer
 	rules   [][]string
 	inherit map[string][]string // role → roles whose rules it also holds (incl. itself)
+	// cache holds decisions by (roles, action, scope mask): the matcher reads
+	// the subject and object only through the scopes, so a decision is a
+	// function of which scopes hold. It is dropped with the rule set.
+	cache sync.Map
 }
 
 // New returns an enforcer with rules, which must pass Validate.
@@ -229,8 +234,48 @@ func Validate(rules [][]string) error {
 			return fmt.Errorf("%w: rule %d: type must be p or g", ErrInvalid, i)
 		}
 	}
+	return checkDuties(rules)
+}
+
+// forbidden lists, for roles bound by separation of duties, the actions no
+// rule may grant them: admins manage people and never read petitions or the
+// audit log; auditors read the log and never read petitions.
+var forbidden = map[string][]string{
+	RoleAdmin:   {PetitionRead, PetitionList, PetitionReveal, AuditRead},
+	RoleAuditor: {PetitionRead, PetitionList, PetitionReveal},
+}
+
+// checkDuties rejects rule sets that break separation of duties, directly,
+// through "*" or through role inheritance.
+func checkDuties(rules [][]string) error {
+	inherit := inheritance(rules)
+	for role, acts := range forbidden {
+		holds := inherit[role]
+		for i, r := range rules {
+			if r[0] != "p" || r[4] != "allow" || (r[1] != "*" && !slices.Contains(holds, r[1])) {
+				continue
+			}
+			for _, a := range acts {
+				if actionMatch(a, r[2]) {
+					return fmt.Errorf("%w: rule %d would let %s take %s (separation of duties)", ErrInvalid, i, role, a)
+				}
+			}
+		}
+	}
 	return nil
 }
+
+var actionSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, a := range Actions {
+		m[a] = true
+	}
+	return m
+}()
+
+// isAction reports whether a is an action handlers may ask about. Unknown
+// names are denied even where a wildcard rule would match them.
+func isAction(a string) bool { return actionSet[a] }
 
 func knownAction(a string) bool {
 	if a == "*" || slices.Contains(Actions, a) {
@@ -356,7 +401,7 @@ func InScope(scope string, sub *Subject, obj *Object) bool {
 		}
 		return false
 	case ScopeSelf:
-		return obj.Type == "user" && obj.ID == sub.UserID
+		return obj.Type == "user" && obj.ID != "" && obj.ID == sub.UserID
 	}
 	return false
 }
@@ -378,9 +423,16 @@ func Parent(unit string) string {
 // Decide decides whether sub may take act on obj. An error in evaluation
 // denies.
 func (e *Enforcer) Decide(sub *Subject, act string, obj *Object) Decision {
+	if !isAction(act) {
+		return Decision{}
+	}
 	rs := e.cur.Load()
 	if obj == nil {
 		obj = &Object{}
+	}
+	key := cacheKey(sub.Roles, act, scopeMask(sub, obj))
+	if d, ok := rs.cache.Load(key); ok {
+		return d.(Decision)
 	}
 	ok, rule, err := rs.e.EnforceEx(sub, obj, act)
 	if err != nil {
@@ -390,7 +442,36 @@ func (e *Enforcer) Decide(sub *Subject, act string, obj *Object) Decision {
 	if len(rule) > 0 {
 		d.Rule = append([]string{"p"}, rule...)
 	}
+	rs.cache.Store(key, d)
 	return d
+}
+
+// scopeMask has a bit for each scope that holds for sub and obj.
+func scopeMask(sub *Subject, obj *Object) uint8 {
+	var m uint8
+	for i, sc := range ScopeNames {
+		if InScope(sc, sub, obj) {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+func cacheKey(roles []string, act string, mask uint8) string {
+	n := len(act) + 2
+	for _, r := range roles {
+		n += len(r) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, r := range roles {
+		b.WriteString(r)
+		b.WriteByte(',')
+	}
+	b.WriteByte('|')
+	b.WriteString(act)
+	b.WriteByte(mask)
+	return b.String()
 }
 
 // Allowed is Decide(...).Allowed.
@@ -410,6 +491,9 @@ func (e *Enforcer) RoleMay(sub *Subject, act string) bool {
 // or nil when a deny rule with scope all covers act for them. List queries use
 // it to pick indexes instead of asking about each stored object.
 func (e *Enforcer) Scopes(sub *Subject, act string) []string {
+	if !isAction(act) {
+		return nil
+	}
 	rs := e.cur.Load()
 	var out []string
 	for _, r := range rs.rules {

@@ -26,6 +26,7 @@ const (
 	SealedIdentityFile = "vault.key.age" // the identity encrypted with a passphrase (age scrypt)
 	KeyringFile        = "keyring.age"   // the keyring, sealed to the vault and recovery recipients
 	StoreDir           = "store"
+	CheckpointFile     = "audit.checkpoint" // copy of the latest audit checkpoint, outside the store
 )
 
 // Keyring holds the vault's online secrets. It is stored sealed to the vault

@@ -26,7 +26,15 @@ type User struct {
 	PasswordHash string    `json:"password_hash"`
 	// Epoch changes whenever the user's tokens must stop working.
 	Epoch int `json:"epoch"`
+	// TOTPSecret is the active second factor (base32), TOTPPending one being
+	// enrolled, TOTPLast the last time step used to log in.
+	TOTPSecret  string `json:"totp_secret,omitempty"`
+	TOTPPending string `json:"totp_pending,omitempty"`
+	TOTPLast    int64  `json:"totp_last,omitempty"`
 }
+
+// HasTOTP reports whether u has an active second factor.
+func (u *User) HasTOTP() bool { return u.TOTPSecret != "" }
 
 // Subject returns the policy subject for u.
 func (v *Vault) Subject(u *User) *policy.Subject {
@@ -45,9 +53,12 @@ func Actor(u *User) *audit.Actor {
 	return &audit.Actor{UserID: u.ID, Username: u.Username, Roles: slices.Clone(u.Roles), Unit: u.Unit}
 }
 
-func userKey(id string) []byte     { return []byte("u/" + id) }
-func usernameKey(n string) []byte  { return []byte("un/" + n) }
-func sessionKey(tok string) []byte { h := sha256.Sum256([]byte(tok)); return []byte("s/" + hex.EncodeToString(h[:])) }
+func userKey(id string) []byte    { return []byte("u/" + id) }
+func usernameKey(n string) []byte { return []byte("un/" + n) }
+func sessionKey(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return []byte("s/" + hex.EncodeToString(h[:]))
+}
 
 // NewUser is the input of CreateUser.
 type NewUser struct {
@@ -69,6 +80,14 @@ func checkRoles(roles []string) error {
 		if slices.Contains(roles[:i], r) {
 			return invalid("roles", "role %q repeated", r)
 		}
+	}
+	// Separation of duties: admins manage people and never read cases or
+	// the audit log; auditors read the log and never read cases.
+	if slices.Contains(roles, policy.RoleAdmin) && len(roles) > 1 {
+		return invalid("roles", "admin cannot be combined with other roles (separation of duties)")
+	}
+	if slices.Contains(roles, policy.RoleAuditor) && len(roles) > 1 {
+		return invalid("roles", "auditor cannot be combined with other roles (separation of duties)")
 	}
 	return nil
 }
@@ -322,6 +341,9 @@ type Session struct {
 	Epoch     int       `json:"epoch"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// EnrolOnly sessions may only enrol a second factor: the user's role
+	// requires one and they have none yet.
+	EnrolOnly bool `json:"enrol_only,omitempty"`
 }
 
 // Authenticate checks a username and password. It takes the same time
@@ -347,12 +369,40 @@ func (v *Vault) Authenticate(username, password string) (*User, error) {
 	return u, nil
 }
 
+// LoginOptions qualify a session.
+type LoginOptions struct {
+	// TOTPStep, when > 0, is the second-factor time step used; it is
+	// recorded so that the code cannot be used again.
+	TOTPStep int64
+	// EnrolOnly limits the session to enrolling a second factor.
+	EnrolOnly bool
+}
+
 // Login starts a session for u, recording e with it, and returns the token.
 func (v *Vault) Login(u *User, e *audit.Entry) (string, Session, audit.Entry, error) {
+	return v.LoginWith(u, LoginOptions{}, e)
+}
+
+// LoginWith is Login with options.
+func (v *Vault) LoginWith(u *User, lo LoginOptions, e *audit.Entry) (string, Session, audit.Entry, error) {
 	tok := "pvt_" + randomToken(32)
 	now := v.Now()
-	s := Session{UserID: u.ID, Epoch: u.Epoch, CreatedAt: now, ExpiresAt: now.Add(v.opts.SessionTTL)}
-	rec, err := v.log.Append(e, []store.Op{store.Put(sessionKey(tok), mustJSON(s))})
+	s := Session{UserID: u.ID, Epoch: u.Epoch, CreatedAt: now, ExpiresAt: now.Add(v.opts.SessionTTL), EnrolOnly: lo.EnrolOnly}
+	ops := []store.Op{store.Put(sessionKey(tok), mustJSON(s))}
+	if lo.TOTPStep > 0 {
+		v.usersMu.Lock()
+		defer v.usersMu.Unlock()
+		cur, err := v.User(u.ID)
+		if err != nil {
+			return "", Session{}, audit.Entry{}, err
+		}
+		if lo.TOTPStep <= cur.TOTPLast {
+			return "", Session{}, audit.Entry{}, fmt.Errorf("%w: second-factor code already used", ErrUnauthenticated)
+		}
+		cur.TOTPLast = lo.TOTPStep
+		ops = append(ops, store.Put(userKey(cur.ID), mustJSON(cur)))
+	}
+	rec, err := v.log.Append(e, ops)
 	if err != nil {
 		return "", Session{}, rec, err
 	}
@@ -363,8 +413,14 @@ func (v *Vault) Login(u *User, e *audit.Entry) (string, Session, audit.Entry, er
 // ErrUnauthenticated for an unknown, expired or revoked token or a disabled
 // user.
 func (v *Vault) SessionUser(token string) (*User, error) {
+	u, _, err := v.SessionOf(token)
+	return u, err
+}
+
+// SessionOf returns the user and the session of a token (see SessionUser).
+func (v *Vault) SessionOf(token string) (*User, *Session, error) {
 	if len(token) < 20 || len(token) > 200 {
-		return nil, ErrUnauthenticated
+		return nil, nil, ErrUnauthenticated
 	}
 	var s Session
 	var u User
@@ -375,15 +431,15 @@ func (v *Vault) SessionUser(token string) (*User, error) {
 		return getJSON(r, userKey(s.UserID), &u)
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, ErrUnauthenticated
+		return nil, nil, ErrUnauthenticated
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !v.Now().Before(s.ExpiresAt) || s.Epoch != u.Epoch || u.Disabled {
-		return nil, ErrUnauthenticated
+		return nil, nil, ErrUnauthenticated
 	}
-	return &u, nil
+	return &u, &s, nil
 }
 
 // Logout ends the session of token, recording e with it.

@@ -250,6 +250,20 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if ao.Now == nil {
 		ao.Now = opts.Now
 	}
+	if ao.Signer == nil {
+		signer, vkey, err := audit.NewSigner(k.Name+"/audit", v.signingKey)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		ao.Signer, ao.VerifierKey = signer, vkey
+		if opts.ReadOnly {
+			ao.Signer = nil
+		}
+	}
+	if ao.CheckpointFile == "" {
+		ao.CheckpointFile = filepath.Join(dir, CheckpointFile)
+	}
 	if v.log, err = audit.Open(st, ao); err != nil {
 		st.Close()
 		return nil, err

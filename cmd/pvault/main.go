@@ -58,6 +58,10 @@ commands:
   serve   --data DIR --addr 127.0.0.1:8080 [--dev]   run the vault (--dev: initialise DIR on first start)
   init    --data DIR [--recovery-recipient age1…] [--admin-password-file F] [--passphrase-file F]
   audit verify --data DIR                             verify the audit log offline (server stopped)
+  audit verify --export FILE --key KEYFILE [--checkpoint FILE …]
+                                                      verify an export against held checkpoints
+  audit watch --url URL --key KEYFILE --state DIR [--token-file F] [--once]
+                                                      monitor checkpoints; exit 3 on a fork or rollback
   user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
   user passwd --data DIR --username U [--password-file F]
   version

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"pvault/api"
@@ -21,6 +22,8 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
 	passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	requireTOTP := fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
+	totpRoles := fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -51,7 +54,17 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer v.Close()
-	srv, err := api.New(api.Config{Vault: v, Logger: logger})
+	cfg := api.Config{Vault: v, Logger: logger}
+	if *totpRoles != "" {
+		for _, r := range strings.Split(*totpRoles, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				cfg.RequireTOTP = append(cfg.RequireTOTP, r)
+			}
+		}
+	} else if *requireTOTP {
+		cfg.RequireTOTP = api.DefaultTOTPRoles
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		return err
 	}

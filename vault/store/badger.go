@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -29,7 +32,8 @@ type BadgerOptions struct {
 
 // Badger is the badger-backed Store.
 type Badger struct {
-	db *badger.DB
+	db  *badger.DB
+	dir string
 }
 
 var _ Store = (*Badger)(nil)
@@ -63,7 +67,7 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	return &Badger{db: db}, nil
+	return &Badger{db: db, dir: opts.Dir}, nil
 }
 
 // View implements Store.
@@ -76,10 +80,18 @@ func (b *Badger) Update(fn func(Tx) error) error {
 	return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
 }
 
-// Size implements Store.
+// Size implements Store: the bytes of the store's table and value-log files.
 func (b *Badger) Size() int64 {
-	lsm, vlog := b.db.Size()
-	return lsm + vlog
+	var n int64
+	_ = filepath.WalkDir(b.dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // Close implements Store.
@@ -126,19 +138,33 @@ func (t badgerTx) Get(key []byte) ([]byte, error) {
 
 func (t badgerTx) Scan(opts ScanOptions, fn func(key, value []byte) error) error {
 	io := badger.DefaultIteratorOptions
-	io.Prefix = opts.Prefix
+	if !opts.Reverse {
+		// badger's Prefix option also moves Rewind and reverse seeks, so it
+		// is used only for forward scans.
+		io.Prefix = opts.Prefix
+	}
 	io.Reverse = opts.Reverse
 	io.PrefetchValues = false
 	it := t.txn.NewIterator(io)
 	defer it.Close()
-	seek := opts.Start
-	if seek == nil {
-		seek = opts.Prefix
-		if opts.Reverse {
-			seek = append(append([]byte(nil), opts.Prefix...), 0xff, 0xff, 0xff, 0xff)
+	switch {
+	case opts.Start != nil:
+		it.Seek(opts.Start)
+	case !opts.Reverse:
+		it.Seek(opts.Prefix)
+	default:
+		// The last key with the prefix: seek to the least key above them all
+		// and step back over it if it exists.
+		if end := prefixEnd(opts.Prefix); end != nil {
+			it.Seek(end)
+			if it.Valid() && bytes.Equal(it.Item().Key(), end) {
+				it.Next()
+			}
+		} else {
+			it.Rewind()
 		}
 	}
-	for it.Seek(seek); it.ValidForPrefix(opts.Prefix); it.Next() {
+	for ; it.ValidForPrefix(opts.Prefix); it.Next() {
 		item := it.Item()
 		var v []byte
 		if !opts.KeysOnly {

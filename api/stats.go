@@ -1,0 +1,104 @@
+package api
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"pvault/audit"
+	"pvault/policy"
+)
+
+// timeRange parses from and to (RFC 3339 or YYYY-MM-DD; to is exclusive, a
+// date meaning the end of that day). Defaults: the last 90 days.
+func timeRange(c *gin.Context, now time.Time) (time.Time, time.Time, error) {
+	parse := func(name string, def time.Time, endOfDay bool) (time.Time, error) {
+		s := c.Query(name)
+		if s == "" {
+			return def, nil
+		}
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), nil
+		}
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			if endOfDay {
+				t = t.AddDate(0, 0, 1)
+			}
+			return t, nil
+		}
+		return time.Time{}, badRequest("%s: an RFC 3339 time or a YYYY-MM-DD date", name)
+	}
+	to, err := parse("to", now, true)
+	if err != nil {
+		return to, to, err
+	}
+	from, err := parse("from", to.AddDate(0, 0, -90), false)
+	if err != nil {
+		return from, to, err
+	}
+	if !from.Before(to) {
+		return from, to, badRequest("from: must be before to")
+	}
+	return from, to, nil
+}
+
+// isoWeek names the ISO week of t, like 2026-W48, and returns its Monday.
+func isoWeek(t time.Time) (string, time.Time) {
+	y, w := t.ISOWeek()
+	wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
+	monday := time.Date(t.Year(), t.Month(), t.Day()-wd, 0, 0, 0, 0, time.UTC)
+	return fmt.Sprintf("%04d-W%02d", y, w), monday
+}
+
+type revealCount struct {
+	UserID    string `json:"user_id"`
+	Username  string `json:"username"`
+	Week      string `json:"week"`
+	WeekStart string `json:"week_start"`
+	Count     int    `json:"count"`
+}
+
+// revealStats lists identity reveals per user per ISO week, from the audit
+// log, so that unusual curiosity shows.
+func (s *Server) revealStats(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.AuditRead, auditObject); err != nil {
+		return err
+	}
+	from, to, err := timeRange(c, s.v.Now())
+	if err != nil {
+		return err
+	}
+	type key struct{ user, week string }
+	counts := map[key]*revealCount{}
+	err = s.v.Log().Each("petition.reveal_identity", func(e *audit.Entry) error {
+		if e.Decision != audit.Allow || e.Status != http.StatusOK || e.Actor == nil || e.Time.Before(from) || !e.Time.Before(to) {
+			return nil
+		}
+		week, monday := isoWeek(e.Time)
+		kk := key{e.Actor.UserID, week}
+		rc := counts[kk]
+		if rc == nil {
+			rc = &revealCount{UserID: e.Actor.UserID, Username: e.Actor.Username, Week: week, WeekStart: monday.Format(time.DateOnly)}
+			counts[kk] = rc
+		}
+		rc.Count++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	items := make([]revealCount, 0, len(counts))
+	for _, rc := range counts {
+		items = append(items, *rc)
+	}
+	slices.SortFunc(items, func(a, b revealCount) int {
+		return cmp.Or(cmp.Compare(a.Week, b.Week), cmp.Compare(b.Count, a.Count), cmp.Compare(a.Username, b.Username))
+	})
+	k.detail("from", from.Format(time.RFC3339))
+	k.detail("to", to.Format(time.RFC3339))
+	return k.reply(http.StatusOK, gin.H{"from": from, "to": to, "items": items})
+}
