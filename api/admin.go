@@ -122,6 +122,12 @@ func (s *Server) putPolicy(c *gin.Context, k *call) error {
 	if !ok {
 		return &vault.ConflictError{Msg: "no enabled user could manage users under these rules"}
 	}
+	if ok, err = s.v.AnyAdmin(func(u *vault.User) bool { return canManagePolicy(next, s.v, u) }); err != nil {
+		return err
+	}
+	if !ok {
+		return &vault.ConflictError{Msg: "no enabled user could manage the policy under these rules"}
+	}
 	rec, err := s.v.SetPolicyRules(s.pol.Rules(), in.Rules, k.prepare(http.StatusOK))
 	if err != nil {
 		return err

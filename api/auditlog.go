@@ -88,10 +88,9 @@ func (s *Server) auditExport(c *gin.Context, k *call) error {
 	}
 	// The export covers the log as it is now; later entries (this request's
 	// own among them) are not part of it.
-	if end == 0 {
-		if _, ok := c.GetQuery("end"); !ok {
-			end = s.v.Log().Head().Size
-		}
+	size := s.v.Log().Head().Size
+	if _, ok := c.GetQuery("end"); !ok || end > size {
+		end = size
 	}
 	k.detail("start", start)
 	k.detail("end", end)

@@ -2,8 +2,8 @@ package api
 
 import (
 	"errors"
-	"slices"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"

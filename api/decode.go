@@ -117,6 +117,11 @@ func checkJSONShape(b []byte) error {
 				continue
 			}
 			k, _ := tok.(string)
+			// Every field of the API is lower-case ASCII; encoding/json would
+			// match other spellings case-insensitively, so they are refused.
+			if !lowerASCII(k) {
+				return badRequest("unknown field %q", truncate(k, 40))
+			}
 			if top.keys[k] {
 				return badRequest("duplicate key %q", truncate(k, 40))
 			}
@@ -148,4 +153,16 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// lowerASCII reports whether s holds only lower-case letters, digits and
+// underscores, the alphabet of the API's field names.
+func lowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }

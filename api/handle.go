@@ -74,7 +74,11 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		if !requestIDRE.MatchString(k.rid) {
 			k.rid = audit.NewRequestID()
 		}
-		k.entry = audit.Entry{RequestID: k.rid, Action: action, Decision: audit.Allow, Details: map[string]any{}}
+		act := action
+		if _, ok := c.GetQuery("reveal"); ok && action == "petition.read" {
+			act = "petition.reveal_identity"
+		}
+		k.entry = audit.Entry{RequestID: k.rid, Action: act, Decision: audit.Allow, Details: map[string]any{}}
 		k.detail("client", s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)))
 		err := s.run(c, k, mode, fn)
 		var retryAfter int

@@ -37,7 +37,10 @@ type PetitionJSON struct {
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 	RegisteredBy   *string           `json:"registered_by"`
-	ReceiptCode    string            `json:"receipt_code,omitempty"`
+	// RepeatOfFinal names an earlier petition on which the outcome is final
+	// (re-reviewed) by the same petitioner in the same unit.
+	RepeatOfFinal *string `json:"repeat_of_final,omitempty"`
+	ReceiptCode   string  `json:"receipt_code,omitempty"`
 }
 
 // SummaryJSON is a petition in a list.
@@ -68,7 +71,7 @@ func (s *Server) petitionJSON(m *vault.Meta, c *vault.Content, identity *vault.P
 		Petitioner: c.Masked, IdentityMasked: true, Subjects: c.Subjects, GroupSize: m.GroupSize, Status: m.Status,
 		Category: m.Category, Risk: m.Risk, Duplicates: m.Duplicates, Assignee: optString(m.AssigneeName),
 		Deadlines: m.Deadlines, Overdue: m.Overdue(s.v.Now()), ReceivedAt: m.ReceivedAt, CreatedAt: m.CreatedAt,
-		UpdatedAt: m.UpdatedAt, RegisteredBy: optString(m.RegisteredByName),
+		UpdatedAt: m.UpdatedAt, RegisteredBy: optString(m.RegisteredByName), RepeatOfFinal: optString(m.RepeatOfFinal),
 	}
 	if revealed {
 		p.Petitioner, p.IdentityMasked = identity, false
@@ -184,9 +187,6 @@ func (s *Server) lookupPetition(c *gin.Context, k *call) (*vault.Meta, error) {
 
 func (s *Server) getPetition(c *gin.Context, k *call) error {
 	reveal, revealAsked := c.GetQuery("reveal")
-	if revealAsked {
-		k.entry.Action = "petition.reveal_identity"
-	}
 	m, err := s.lookupPetition(c, k)
 	if err != nil {
 		return err
@@ -260,16 +260,18 @@ func (s *Server) listPetitions(c *gin.Context, k *call) error {
 	if len(q.Category) > 64 {
 		return badRequest("category: unknown category")
 	}
-	if v, ok := c.GetQuery("overdue"); ok {
-		switch v {
-		case "true":
-			t := true
-			q.Overdue = &t
-		case "false":
-			f := false
-			q.Overdue = &f
-		default:
-			return badRequest("overdue: true or false")
+	for name, dst := range map[string]**bool{"overdue": &q.Overdue, "due_soon": &q.DueSoon} {
+		if v, ok := c.GetQuery(name); ok {
+			switch v {
+			case "true":
+				t := true
+				*dst = &t
+			case "false":
+				f := false
+				*dst = &f
+			default:
+				return badRequest("%s: true or false", name)
+			}
 		}
 	}
 	empty := false

@@ -139,6 +139,10 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/petitions", h("petition.create", authed, s.createPetition))
 	v1.GET("/petitions", h("petition.list", authed, s.listPetitions))
 	v1.GET("/petitions/:id", h("petition.read", authed, s.getPetition))
+	v1.POST("/petitions/:id/actions", h("petition.action", authed, s.petitionAction))
+	v1.POST("/petitions/:id/notes", h("petition.note", authed, s.addNote))
+	v1.GET("/petitions/:id/events", h("petition.events", authed, s.petitionEvents))
+	v1.GET("/alerts", h("alert.list", authed, s.listAlerts))
 
 	v1.GET("/audit/entries", h("audit.read", authed, s.auditEntries))
 	v1.GET("/audit/export", h("audit.export", authed, s.auditExport))

@@ -154,6 +154,10 @@ func (s *Server) updateUser(c *gin.Context, k *call) error {
 		return errForbidden
 	}
 	p := vault.UserPatch{DisplayName: in.DisplayName, Unit: in.Unit, Roles: in.Roles, Disabled: in.Disabled, Password: in.Password}
+	// The last-admin check and PUT /policy's lock-out check read each
+	// other's changes: one lock orders them.
+	s.polMu.Lock()
+	defer s.polMu.Unlock()
 	nu, rec, err := s.v.UpdateUser(u.ID, p, s.canManageUsers, k.prepare(http.StatusOK))
 	if err != nil {
 		return err
@@ -170,6 +174,10 @@ func (s *Server) canManageUsers(u *vault.User) bool {
 
 func canManageUsers(pol *policy.Enforcer, v *vault.Vault, u *vault.User) bool {
 	return pol.Allowed(v.Subject(u), policy.UserManage, policyUser(u))
+}
+
+func canManagePolicy(pol *policy.Enforcer, v *vault.Vault, u *vault.User) bool {
+	return pol.Allowed(v.Subject(u), policy.PolicyManage, policyObject)
 }
 
 // pageParams parses limit (1–500, default 50) and cursor.

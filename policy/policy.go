@@ -85,10 +85,11 @@ const (
 	ScopeAssigned   = "assigned"
 	ScopeNamed      = "named"
 	ScopeSelf       = "self"
+	ScopeSame       = "same" // the object is in the caller's own unit, not below it
 )
 
 // ScopeNames lists the valid scopes.
-var ScopeNames = []string{ScopeAll, ScopeUnit, ScopeParent, ScopeRegistered, ScopeAssigned, ScopeNamed, ScopeSelf}
+var ScopeNames = []string{ScopeAll, ScopeUnit, ScopeParent, ScopeRegistered, ScopeAssigned, ScopeNamed, ScopeSelf, ScopeSame}
 
 // Subject is the caller of a request.
 type Subject struct {
@@ -143,6 +144,10 @@ func DefaultRules() [][]string {
 		{"p", RoleAuditor, AuditRead, ScopeAll, "allow"},
 		{"p", RoleAuditor, StatsRead, ScopeAll, "allow"},
 		{"p", "*", "petition.*", ScopeNamed, "deny"},
+		// Reviews (复查, 复核) are handled by the units above the one that
+		// handled the case (Art. 35, 36).
+		{"p", RoleSupervisor, "petition.review_reply", ScopeSame, "deny"},
+		{"p", RoleSupervisor, "petition.rereview_reply", ScopeSame, "deny"},
 	}
 }
 
@@ -400,6 +405,8 @@ func InScope(scope string, sub *Subject, obj *Object) bool {
 			}
 		}
 		return false
+	case ScopeSame:
+		return obj.Unit != "" && obj.Unit == sub.Unit
 	case ScopeSelf:
 		return obj.Type == "user" && obj.ID != "" && obj.ID == sub.UserID
 	}

@@ -118,6 +118,10 @@ func roleAllows(role, act string, s situation) bool {
 			return s.assigned
 		}
 	case RoleSupervisor:
+		// Reviews are for the units above the one that handled the case.
+		if (act == "petition.review_reply" || act == "petition.rereview_reply") && s.obj.Unit == callerUnit {
+			return false
+		}
 		if strings.HasPrefix(act, "petition.") || act == StatsRead {
 			return s.inScope
 		}
@@ -185,6 +189,10 @@ func TestDefaultPolicyTable(t *testing.T) {
 					case strings.HasPrefix(act, "petition.") && s.named:
 						if !slices.Equal(d.Rule, subjectRule) {
 							t.Errorf("denied by %v, want the subject rule %v", d.Rule, subjectRule)
+						}
+					case (act == "petition.review_reply" || act == "petition.rereview_reply") && slices.Contains(rs.roles, RoleSupervisor) && obj.Unit == callerUnit:
+						if len(d.Rule) != 5 || d.Rule[3] != ScopeSame || d.Rule[4] != "deny" {
+							t.Errorf("denied by %v, want the own-unit review deny rule", d.Rule)
 						}
 					case d.Rule != nil:
 						t.Errorf("denied with rule %v, want nil (default deny)", d.Rule)

@@ -60,10 +60,14 @@ type Query struct {
 	Risk     string
 	Assignee string // user id
 	Overdue  *bool
+	// DueSoon selects open cases whose current deadline falls within the
+	// warning window (true) or not (false).
+	DueSoon *bool
 	// Match, when set, is a further filter on metadata.
 	Match func(*Meta) bool
 	// Limit is the page size (1–500).
-	Limit int
+	Limit  int
+	window time.Duration
 	// Cursor is the opaque cursor of the previous page.
 	Cursor string
 }
@@ -152,6 +156,7 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 	if q.Unit != "" && !ValidUnit(q.Unit) {
 		return nil, "", invalid("unit", "not a unit path")
 	}
+	q.window = v.rules.DueSoon
 	streams := planStreams(sub, scopes, q)
 	now := v.Now()
 	var page []*Meta
@@ -226,6 +231,9 @@ func (q *Query) matches(m *Meta, now time.Time) bool {
 		return false
 	}
 	if q.Overdue != nil && m.Overdue(now) != *q.Overdue {
+		return false
+	}
+	if q.DueSoon != nil && m.DueSoon(now, q.window) != *q.DueSoon {
 		return false
 	}
 	if q.Match != nil && !q.Match(m) {

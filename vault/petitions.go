@@ -67,6 +67,9 @@ type Deadlines struct {
 	ResolveBy       *time.Time `json:"resolve_by"`
 	ReviewRequestBy *time.Time `json:"review_request_by"`
 	ReviewBy        *time.Time `json:"review_by"`
+	// ObjectionBy is the end of the receiving unit's window to object to a
+	// misdirected transfer (Art. 23), counted in working days.
+	ObjectionBy *time.Time `json:"objection_by,omitempty"`
 }
 
 // Category is a petition's category label.
@@ -110,6 +113,24 @@ type Meta struct {
 	Category         *Category   `json:"category"`
 	Risk             *Risk       `json:"risk"`
 	Duplicates       []Duplicate `json:"duplicates"`
+
+	// Workflow state.
+	Stage        int        `json:"stage"` // 0 handling, 1 review (复查), 2 re-review (复核)
+	Extended     bool       `json:"extended"`
+	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
+	FirstReplyAt *time.Time `json:"first_reply_at,omitempty"`
+	InTime       *bool      `json:"in_time,omitempty"` // first reply within the legal time
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	Final        bool       `json:"final"` // re-reviewed: the outcome is final
+	External     string     `json:"external,omitempty"`
+	Rating       string     `json:"rating,omitempty"` // petitioner's feedback
+	Events       int64      `json:"events"`
+	// PetitionerKeys are keyed hashes of the petitioner's ID number and
+	// phone, to find repeat petitions by the same person.
+	PetitionerKeys []string `json:"petitioner_keys,omitempty"`
+	// RepeatOfFinal names an earlier petition by the same petitioner in the
+	// same unit whose outcome is final.
+	RepeatOfFinal string `json:"repeat_of_final,omitempty"`
 }
 
 // Content is the sealed text of a petition.
@@ -252,8 +273,16 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 			m.Subjects = append(m.Subjects, h)
 		}
 	}
-	acceptBy := received.Add(AcceptWindow)
+	acceptBy := v.cal.Add(received, v.rules.Accept.Days, v.rules.Accept.Working)
 	m.Deadlines.AcceptBy = &acceptBy
+	if p := in.Petitioner; p != nil {
+		for _, x := range []string{normalizeIDNumber(p.IDNumber), normalizePhone(p.Phone)} {
+			if x != "" {
+				m.PetitionerKeys = append(m.PetitionerKeys, v.hasher.Sum(HashPetitioner, x))
+			}
+		}
+	}
+	m.RepeatOfFinal = v.finalMatter(m)
 	c := &Content{Title: in.Title, Content: in.Content, Requests: in.Requests, Subjects: in.Subjects}
 	if c.Subjects == nil {
 		c.Subjects = []string{}
@@ -298,7 +327,74 @@ func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, e
 	for _, k := range indexKeys(m) {
 		ops = append(ops, store.Put(k, nil))
 	}
+	for _, pk := range m.PetitionerKeys {
+		ops = append(ops, store.Put([]byte("x/pk/"+pk+"\x00"+m.ID), nil))
+	}
 	return ops, nil
+}
+
+// normalizeIDNumber folds an ID number for keyed hashing.
+func normalizeIDNumber(s string) string {
+	return strings.ToUpper(strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, s))
+}
+
+// normalizePhone keeps the digits of a phone number, without a +86 prefix.
+func normalizePhone(s string) string {
+	d := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+	if len(d) == 13 && strings.HasPrefix(d, "86") {
+		d = d[2:]
+	}
+	return d
+}
+
+// SamePetitioner returns the ids of earlier petitions whose petitioner
+// shares an ID number or phone with m, newest first (at most limit).
+func (v *Vault) SamePetitioner(m *Meta, limit int) ([]string, error) {
+	var ids []string
+	err := v.st.View(func(r store.Reader) error {
+		for _, pk := range m.PetitionerKeys {
+			err := r.Scan(store.ScanOptions{Prefix: []byte("x/pk/" + pk + "\x00"), Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
+				id := string(k[len(k)-26:])
+				if id != m.ID && !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+				if len(ids) >= limit {
+					return store.ErrStop
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// finalMatter returns an earlier petition by the same petitioner in the same
+// unit whose outcome is final (re-reviewed), or "".
+func (v *Vault) finalMatter(m *Meta) string {
+	ids, err := v.SamePetitioner(m, 50)
+	if err != nil {
+		return ""
+	}
+	for _, id := range ids {
+		if o, err := v.Meta(id); err == nil && o.Final && o.Unit == m.Unit {
+			return id
+		}
+	}
+	return ""
 }
 
 // Meta returns a petition's metadata, or an error wrapping ErrNotFound.

@@ -71,6 +71,11 @@ type Options struct {
 	Store func(store.Store) store.Store
 	// ReadOnly opens the store for offline inspection; writes fail.
 	ReadOnly bool
+	// Calendar holds holidays and make-up working days (default: weekends
+	// only, China Standard Time).
+	Calendar *Calendar
+	// Deadlines are the legal time limits (default: 信访工作条例).
+	Deadlines DeadlineRules
 }
 
 // Vault is an open vault.
@@ -86,6 +91,8 @@ type Vault struct {
 	ids        idGen
 	logger     *slog.Logger
 
+	cal        *Calendar
+	rules      DeadlineRules
 	usersMu    sync.Mutex // serialises user changes (unique names, last admin)
 	locks      [64]sync.Mutex
 	lockSeed   maphash.Seed
@@ -241,6 +248,8 @@ func Open(dir string, opts Options) (*Vault, error) {
 		logger:     opts.Logger,
 		lockSeed:   maphash.MakeSeed(),
 		signingKey: k.signingKey(),
+		cal:        opts.Calendar,
+		rules:      opts.Deadlines.withDefaults(),
 	}
 	v.dummyHash = hashPassword(randomToken(16), opts.Argon2)
 	ao := opts.Audit
@@ -297,6 +306,9 @@ func (v *Vault) SigningKey() ed25519.PrivateKey { return v.signingKey }
 
 // Recipient is the vault's own age recipient.
 func (v *Vault) Recipient() string { return v.identity.Recipient().String() }
+
+// Rules are the deadline rules in force.
+func (v *Vault) Rules() DeadlineRules { return v.rules }
 
 // Now is the vault's clock.
 func (v *Vault) Now() time.Time { return v.opts.Now().UTC() }
