@@ -162,7 +162,7 @@ func (s *Server) auditInclusion(c *gin.Context, k *call) error {
 	if err := s.allowed(k, policy.AuditRead, auditObject); err != nil {
 		return err
 	}
-	if _, ok := c.GetQuery("index"); !ok {
+	if v, ok := c.GetQuery("index"); !ok || v == "" {
 		return badRequest("index: required")
 	}
 	index, err := seqParam(c, "index", 0)
@@ -189,7 +189,7 @@ func (s *Server) auditConsistency(c *gin.Context, k *call) error {
 	if err := s.allowed(k, policy.AuditRead, auditObject); err != nil {
 		return err
 	}
-	if _, ok := c.GetQuery("old"); !ok {
+	if v, ok := c.GetQuery("old"); !ok || v == "" {
 		return badRequest("old: required")
 	}
 	old, err := seqParam(c, "old", 0)

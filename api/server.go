@@ -41,6 +41,8 @@ type Config struct {
 	// ClientFailures is how many failed logins from one client address
 	// within LockoutWindow block it (default 50).
 	ClientFailures int
+	// Metrics, when set, is fed by the server (else it makes its own).
+	Metrics *Metrics
 	// RequireTOTP lists the roles that must log in with a second factor.
 	// Their users without one get a session that can only enrol one.
 	RequireTOTP []string
@@ -59,6 +61,7 @@ type Server struct {
 	limiter *loginLimiter
 	polMu   sync.Mutex
 	engine  *gin.Engine
+	metrics *Metrics
 }
 
 // New returns a server for cfg.Vault.
@@ -78,7 +81,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ClientFailures == 0 {
 		cfg.ClientFailures = 50
 	}
-	s := &Server{v: cfg.Vault, pol: cfg.Policy, log: cfg.Logger, cfg: cfg}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	s := &Server{v: cfg.Vault, pol: cfg.Policy, log: cfg.Logger, cfg: cfg, metrics: cfg.Metrics}
+	s.metrics.registerVault(s.v)
 	if s.pol == nil {
 		rules, err := s.v.PolicyRules()
 		if err != nil {
@@ -113,6 +120,7 @@ func (s *Server) routes() *gin.Engine {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
 	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
 
 	v1 := r.Group("/api/v1")
 	v1.Use(limitBody)
@@ -154,6 +162,8 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/audit/hash", h("audit.hash", authed, s.auditHash))
 
 	v1.GET("/stats/reveals", h("stats.reveals", authed, s.revealStats))
+	v1.GET("/stats/summary", h("stats.summary", authed, s.summaryStats))
+	v1.POST("/admin/sweep", h("system.sweep", authed, s.sweep))
 
 	r.NoRoute(func(c *gin.Context) {
 		if isAPI(c.Request.URL.Path) {
@@ -201,6 +211,7 @@ var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	s.metrics.observe(c, time.Since(start))
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"

@@ -11,6 +11,7 @@ import (
 
 	"pvault/audit"
 	"pvault/policy"
+	"pvault/vault"
 )
 
 // timeRange parses from and to (RFC 3339 or YYYY-MM-DD; to is exclusive, a
@@ -101,4 +102,30 @@ func (s *Server) revealStats(c *gin.Context, k *call) error {
 	k.detail("from", from.Format(time.RFC3339))
 	k.detail("to", to.Format(time.RFC3339))
 	return k.reply(http.StatusOK, gin.H{"from": from, "to": to, "items": items})
+}
+
+func (s *Server) summaryStats(c *gin.Context, k *call) error {
+	if err := s.may(k, policy.StatsRead); err != nil {
+		return err
+	}
+	from, to, err := timeRange(c, s.v.Now())
+	if err != nil {
+		return err
+	}
+	unit := c.Query("unit")
+	if unit != "" && !vault.ValidUnit(unit) {
+		return badRequest("unit: not a unit path")
+	}
+	if unit != "" && !s.pol.Allowed(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) {
+		// A unit above the caller's scope is narrowed to it; one outside is 404.
+		if !policy.Within(k.user.Unit, unit) {
+			return errHidden
+		}
+	}
+	sum, err := s.v.Summarize(k.sub, s.pol.Scopes(k.sub, policy.StatsRead), unit, from, to)
+	if err != nil {
+		return err
+	}
+	k.detail("unit", unit)
+	return k.reply(http.StatusOK, sum)
 }

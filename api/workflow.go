@@ -258,3 +258,17 @@ func (s *Server) listAlerts(c *gin.Context, k *call) error {
 	k.detail("ids", ids)
 	return k.reply(http.StatusOK, gin.H{"items": items})
 }
+
+// sweep runs the deadline sweeper now (it also runs in the background).
+func (s *Server) sweep(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.SystemSweep, &policy.Object{Type: "system"}); err != nil {
+		return err
+	}
+	rep, err := s.v.Sweep()
+	if err != nil {
+		return err
+	}
+	k.detail("closed", rep.Closed)
+	k.detail("alerts", rep.Alerts)
+	return k.reply(http.StatusOK, rep)
+}

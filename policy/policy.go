@@ -64,6 +64,8 @@ const (
 
 	AuditRead = "audit.read"
 	StatsRead = "stats.read"
+
+	SystemSweep = "system.sweep"
 )
 
 // Actions lists every action name a rule may use (besides * and family.*).
@@ -73,7 +75,7 @@ var Actions = []string{
 	"petition.accept", "petition.not_accept", "petition.transfer", "petition.assign",
 	"petition.extend", "petition.reply", "petition.review_reply", "petition.rereview_reply",
 	"petition.close", "petition.categorize", "petition.note",
-	AuditRead, StatsRead,
+	AuditRead, StatsRead, SystemSweep,
 }
 
 // Scopes a rule may use.
@@ -130,6 +132,7 @@ func DefaultRules() [][]string {
 		{"p", RoleAdmin, PolicyManage, ScopeAll, "allow"},
 		{"p", RoleAdmin, UnitManage, ScopeAll, "allow"},
 		{"p", RoleAdmin, KeyManage, ScopeAll, "allow"},
+		{"p", RoleAdmin, SystemSweep, ScopeAll, "allow"},
 		{"p", RoleRegistrar, PetitionCreate, ScopeUnit, "allow"},
 		{"p", RoleRegistrar, PetitionRead, ScopeRegistered, "allow"},
 		{"p", RoleRegistrar, PetitionList, ScopeRegistered, "allow"},

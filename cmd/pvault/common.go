@@ -75,7 +75,11 @@ func orEnv(v, name string, getenv env, def string) string {
 
 // openVault opens the vault in dir with a clear message for the usual mistakes.
 func openVault(dir, pass string, logger *slog.Logger, readOnly bool) (*vault.Vault, error) {
-	v, err := vault.Open(dir, vault.Options{Passphrase: pass, Logger: logger, ReadOnly: readOnly})
+	return openVaultWith(dir, vault.Options{Passphrase: pass, Logger: logger, ReadOnly: readOnly})
+}
+
+func openVaultWith(dir string, opts vault.Options) (*vault.Vault, error) {
+	v, err := vault.Open(dir, opts)
 	switch {
 	case errors.Is(err, vault.ErrNoVault):
 		return nil, fmt.Errorf("no vault in %s: run 'pvault init --data %s' first, or 'pvault serve --dev' to create one (%w)", dir, dir, err)
@@ -95,4 +99,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func vaultOptions(pass string) vault.Options {
+	return vault.Options{Passphrase: pass, Logger: slog.New(slog.DiscardHandler)}
 }

@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdAudit(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return cmdUser(rest, getenv, stdout, stderr)
+	case "sweep":
+		return cmdSweep(rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pvault", version)
 		return nil
@@ -64,6 +66,7 @@ commands:
                                                       monitor checkpoints; exit 3 on a fork or rollback
   user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
   user passwd --data DIR --username U [--password-file F]
+  sweep --data DIR | --url URL [--token-file F]     run the deadline sweeper once (for cron)
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,

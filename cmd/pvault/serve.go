@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
 	passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	sweepEvery := fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
+	holidays := fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
 	requireTOTP := fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
 	totpRoles := fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
 	if err := fs.Parse(args); err != nil {
@@ -49,12 +52,23 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			fmt.Fprintf(stdout, "  password: from PVAULT_ADMIN_PASSWORD\n")
 		}
 	}
-	v, err := openVault(dir, pass, logger, false)
+	metrics := api.NewMetrics()
+	vo := vault.Options{Passphrase: pass, Logger: logger}
+	vo.Audit.OnCommit = metrics.AuditHook()
+	if *holidays != "" {
+		if vo.Calendar, err = loadCalendar(*holidays); err != nil {
+			return err
+		}
+	}
+	v, err := openVaultWith(dir, vo)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	cfg := api.Config{Vault: v, Logger: logger}
+	if msg := v.Log().Broken(); msg != "" {
+		logger.Error("the audit log does not match its latest checkpoint; the vault will not record or serve requests until this is resolved", "problem", msg)
+	}
+	cfg := api.Config{Vault: v, Logger: logger, Metrics: metrics}
 	if *totpRoles != "" {
 		for _, r := range strings.Split(*totpRoles, ",") {
 			if r = strings.TrimSpace(r); r != "" {
@@ -84,6 +98,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fmt.Fprintf(stdout, "pvault: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if *sweepEvery > 0 {
+		go runSweeper(ctx, v, *sweepEvery, logger)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -104,4 +121,31 @@ func isEmptyDir(dir string) bool {
 		return true
 	}
 	return err == nil && len(entries) == 0
+}
+
+// runSweeper runs the deadline sweeper every interval until ctx ends.
+func runSweeper(ctx context.Context, v *vault.Vault, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if rep, err := v.Sweep(); err != nil {
+			logger.Error("sweep failed", "err", err)
+		} else if rep.Closed > 0 || rep.Alerts > 0 || rep.Cleared > 0 {
+			logger.Info("sweep", "checked", rep.Checked, "closed", rep.Closed, "alerts", rep.Alerts, "cleared", rep.Cleared)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func loadCalendar(path string) (*vault.Calendar, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return vault.ParseCalendar(f)
 }
