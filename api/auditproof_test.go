@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +15,11 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"pvault/audit"
 	"pvault/vault"
+	"pvault/vault/store"
 )
 
 // tlHarness is a harness whose log signs checkpoints only when asked (or at
@@ -535,5 +538,68 @@ func TestAuditProofEndpointsAuditorOnly(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestAuditRefusesToServeAfterInconsistentTree(t *testing.T) {
+	h := tlHarness(t)
+	aud := tlAuditor(h)
+	tlTraffic(h, 6)
+	tlSign(h)
+	h.must(http.StatusOK, "GET", "/readyz", "", nil)
+	// Someone with the storage key rewrites the stored tree under the
+	// checkpoint just signed: the next checkpoint must not be signed, and
+	// the vault stops serving. Find the stored hashes the tree of the
+	// checkpoint's size is computed from.
+	size := h.v.Log().Head().Size
+	var read []int64
+	if err := h.v.Store().View(func(r store.Reader) error {
+		_, err := tlog.TreeHash(size, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			read = append(read, idx...)
+			out := make([]tlog.Hash, len(idx))
+			for i, x := range idx {
+				b, err := r.Get(binary.BigEndian.AppendUint64([]byte("a/h/"), uint64(x)))
+				if err != nil {
+					return nil, err
+				}
+				copy(out[i][:], b)
+			}
+			return out, nil
+		}))
+		return err
+	}); err != nil || len(read) == 0 {
+		t.Fatalf("tree hash: %v (%d reads)", err, len(read))
+	}
+	if err := h.v.Store().Update(func(tx store.Tx) error {
+		key := binary.BigEndian.AppendUint64([]byte("a/h/"), uint64(read[0]))
+		b, err := tx.Get(key)
+		if err != nil {
+			return err
+		}
+		b[0] ^= 0xff
+		return tx.Set(key, b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := h.v.Log().LatestCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.must(http.StatusOK, "GET", "/api/v1/me", aud, nil) // the log grows past the checkpoint
+	if b, err := h.v.Log().Sign(); err == nil {
+		t.Fatalf("signed %q over a tampered tree", b)
+	}
+	if h.v.Log().Healthy() {
+		t.Error("log healthy after a refused checkpoint")
+	}
+	r := h.do("GET", "/readyz", "", nil)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz = %d %s, want 503", r.Code, r.Body)
+	}
+	r = h.do("GET", "/api/v1/me", aud, nil)
+	tlProblem(t, r, http.StatusServiceUnavailable)
+	after, _, _ := h.v.Log().LatestCheckpoint()
+	if !bytes.Equal(before, after) {
+		t.Error("a checkpoint was signed over the tampered tree")
 	}
 }

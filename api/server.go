@@ -41,6 +41,11 @@ type Config struct {
 	// ClientFailures is how many failed logins from one client address
 	// within LockoutWindow block it (default 50).
 	ClientFailures int
+	// PublicSubmits is how many portal submissions one client address may
+	// make per hour (default 10); PublicLookups how many receipt-code
+	// lookups per minute (default 60); PublicFailures how many lookups of
+	// unknown codes per 15 minutes before it must wait (default 10).
+	PublicSubmits, PublicLookups, PublicFailures int
 	// Metrics, when set, is fed by the server (else it makes its own).
 	Metrics *Metrics
 	// RequireTOTP lists the roles that must log in with a second factor.
@@ -62,6 +67,10 @@ type Server struct {
 	polMu   sync.Mutex
 	engine  *gin.Engine
 	metrics *Metrics
+
+	submitLimit   *windowLimiter // portal submissions per client
+	trackLimit    *windowLimiter // portal lookups per client
+	trackFailures *windowLimiter // portal lookups of unknown codes per client
 }
 
 // New returns a server for cfg.Vault.
@@ -96,6 +105,18 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.limiter = newLoginLimiter(cfg.LoginFailures, cfg.ClientFailures, cfg.LockoutWindow, cfg.Now)
+	if cfg.PublicSubmits == 0 {
+		cfg.PublicSubmits = 10
+	}
+	if cfg.PublicLookups == 0 {
+		cfg.PublicLookups = 60
+	}
+	if cfg.PublicFailures == 0 {
+		cfg.PublicFailures = 10
+	}
+	s.submitLimit = newWindowLimiter(cfg.PublicSubmits, time.Hour, cfg.Now)
+	s.trackLimit = newWindowLimiter(cfg.PublicLookups, time.Minute, cfg.Now)
+	s.trackFailures = newWindowLimiter(cfg.PublicFailures, 15*time.Minute, cfg.Now)
 	s.engine = s.routes()
 	return s, nil
 }
@@ -113,7 +134,7 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.UseRawPath = true
-	r.Use(s.accessLog, s.recover)
+	r.Use(s.accessLog, s.recover, securityHeaders)
 
 	r.GET("/healthz", func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
@@ -152,6 +173,12 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/petitions/:id/events", h("petition.events", authed, s.petitionEvents))
 	v1.GET("/alerts", h("alert.list", authed, s.listAlerts))
 
+	v1.GET("/public/units", h("public.units", public, s.listPublicUnits))
+	v1.POST("/public/petitions", h("public.submit", public, s.createPublicPetition))
+	v1.POST("/public/track", h("public.track", public, s.trackPublic))
+	v1.POST("/public/feedback", h("public.feedback", public, s.feedbackPublic))
+	v1.POST("/public/review", h("public.review", public, s.reviewPublic))
+
 	v1.GET("/audit/entries", h("audit.read", authed, s.auditEntries))
 	v1.GET("/audit/export", h("audit.export", authed, s.auditExport))
 	v1.GET("/audit/verify", h("audit.verify", authed, s.auditVerify))
@@ -164,6 +191,8 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/stats/reveals", h("stats.reveals", authed, s.revealStats))
 	v1.GET("/stats/summary", h("stats.summary", authed, s.summaryStats))
 	v1.POST("/admin/sweep", h("system.sweep", authed, s.sweep))
+
+	s.webRoutes(r)
 
 	r.NoRoute(func(c *gin.Context) {
 		if isAPI(c.Request.URL.Path) {

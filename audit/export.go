@@ -62,6 +62,15 @@ func VerifyExport(r io.Reader, cps []Checkpoint) (*ExportReport, error) {
 		}
 	}
 	v := &exportVerifier{cps: cps, rids: make(map[[2]uint64]struct{}, hint), rep: &ExportReport{FirstBad: -1}}
+	// Checkpoints of the empty tree are checked before any line.
+	for v.next < len(v.cps) && v.cps[v.next].Size == 0 {
+		if v.cps[v.next].Root != v.tree.Root() {
+			v.fail(0, "a checkpoint of size 0 has a root that is not the empty tree's")
+			return v.rep, nil
+		}
+		v.next++
+		v.rep.Checked++
+	}
 	if err := v.run(r); err != nil {
 		return nil, err
 	}
@@ -215,10 +224,6 @@ func (v *exportVerifier) add(li *lineInfo) bool {
 func (v *exportVerifier) finish() {
 	v.rep.Lines = v.tree.Size()
 	v.rep.Root = v.tree.Root()
-	for v.next < len(v.cps) && v.cps[v.next].Size == 0 {
-		v.next++
-		v.rep.Checked++
-	}
 	if v.next < len(v.cps) {
 		c := v.cps[v.next]
 		v.fail(v.tree.Size(), "export ends after %d entries but a checkpoint covers %d: entries are missing", v.tree.Size(), c.Size)
@@ -287,7 +292,7 @@ func scanLine(line []byte, li *lineInfo) {
 		return
 	}
 	i = bytes.IndexByte(rest, '"')
-	if i <= 0 || i > 64 {
+	if i <= 0 || i > 64 || !validRID(rest[:i]) {
 		bad("malformed request id")
 		return
 	}

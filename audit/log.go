@@ -212,8 +212,9 @@ func (l *Log) Broken() string {
 
 // Append records e together with the data writes ops in one synced
 // transaction and returns the entry as stored, with its sequence number, time,
-// request id and prev filled in. If e.RequestID is empty or was used by an
-// earlier entry, a fresh request id replaces it. Append returns only after the
+// request id and prev filled in. If e.RequestID is not a valid request id
+// (see ValidRequestID) or was used by an earlier entry, a fresh one replaces
+// it. Append returns only after the
 // commit; on failure it returns an error wrapping ErrUnavailable and neither
 // the entry nor ops were stored.
 func (l *Log) Append(e *Entry, ops []store.Op) (Entry, error) {
@@ -328,7 +329,7 @@ func (l *Log) commit(batch []*pending) {
 			if n > 0 {
 				e.Prev = EncodeHash(prev)
 			}
-			if e.RequestID == "" || usedRID[e.RequestID] || ridTaken(tx, e.RequestID) {
+			if !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || ridTaken(tx, e.RequestID) {
 				e.RequestID = NewRequestID()
 			}
 			usedRID[e.RequestID] = true
@@ -416,6 +417,23 @@ func entryIndexes(e *Entry) [][]byte {
 	return out
 }
 
+// ValidRequestID reports whether s can be a request id: 1–64 characters of
+// [A-Za-z0-9._-]. Entries never carry others.
+func ValidRequestID(s string) bool { return validRID(s) }
+
+func validRID[T string | []byte](s T) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // NewRequestID returns a fresh random request id (128 bits, hex).
 func NewRequestID() string {
 	var b [16]byte
@@ -441,6 +459,7 @@ func (l *Log) Entries(f Filter) ([]*Entry, int64, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
+	f.Start = max(f.Start, 0)
 	var out []*Entry
 	var next int64
 	size := l.Head().Size

@@ -139,11 +139,25 @@ func VerifyStore(st store.Store) (Result, error) {
 				bad = err
 				return store.ErrStop
 			}
-			stored, err := r.Get(hashKey(tlog.StoredHashIndex(0, seq)))
-			last := c.Last()
-			if err != nil || !bytes.Equal(stored, last[:]) {
-				bad = &ChainError{Seq: seq, Reason: "stored leaf hash does not match the entry"}
+			// Every hash stored with this entry (its leaf and the interior
+			// nodes it completes) must be what the entries give; the
+			// hashes it is computed from were checked with earlier entries.
+			want, err := tlog.StoredHashesForRecordHash(seq, c.Last(), storedHashReader(r))
+			if err != nil {
+				bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
 				return store.ErrStop
+			}
+			base := tlog.StoredHashIndex(0, seq)
+			for i, h := range want {
+				stored, err := r.Get(hashKey(base + int64(i)))
+				if err != nil || !bytes.Equal(stored, h[:]) {
+					reason := "stored leaf hash does not match the entry"
+					if i > 0 {
+						reason = "stored tree hash does not match the entries"
+					}
+					bad = &ChainError{Seq: seq, Reason: reason}
+					return store.ErrStop
+				}
 			}
 			return nil
 		})

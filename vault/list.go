@@ -149,6 +149,9 @@ func (s *stream) fill(r store.Reader, after string) error {
 // petitions on the page are decrypted. It returns the page and the cursor of
 // the next one ("" on the last page).
 func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*Meta) bool) ([]ListItem, string, error) {
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 50
+	}
 	after, ok := DecodeCursor(q.Cursor)
 	if !ok {
 		return nil, "", invalid("cursor", "not a cursor of this list")

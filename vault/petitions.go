@@ -1,7 +1,7 @@
 package vault
 
 import (
-	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -541,7 +541,7 @@ func (v *Vault) PetitionByReceipt(code string) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal([]byte(m.ReceiptHash), []byte(h)) {
+	if subtle.ConstantTimeCompare([]byte(m.ReceiptHash), []byte(h)) != 1 {
 		return nil, ErrNotFound
 	}
 	return m, nil

@@ -179,6 +179,9 @@ func (v *Vault) UserByName(name string) (*User, error) {
 // Users returns up to limit users in id order after the cursor (an id), and
 // the cursor of the next page ("" when done).
 func (v *Vault) Users(after string, limit int) ([]*User, string, error) {
+	if limit <= 0 {
+		limit = 50
+	}
 	var out []*User
 	next := ""
 	err := v.st.View(func(r store.Reader) error {
