@@ -253,9 +253,29 @@ var forbidden = map[string][]string{
 	RoleAuditor: {PetitionRead, PetitionList, PetitionReveal},
 }
 
+// SubjectRule denies every petition action to anyone a petition names. Every
+// rule set must hold it (信访工作条例 Art. 30: a report never reaches the
+// people it accuses).
+var SubjectRule = []string{"p", "*", "petition.*", ScopeNamed, "deny"}
+
 // checkDuties rejects rule sets that break separation of duties, directly,
-// through "*" or through role inheritance.
+// through "*" or through role inheritance, or that lack the subject rule.
 func checkDuties(rules [][]string) error {
+	hasSubjectRule, grantsPetitions := false, false
+	for _, r := range rules {
+		if r[0] != "p" {
+			continue
+		}
+		if r[1] == "*" && (r[2] == "petition.*" || r[2] == "*") && (r[3] == ScopeNamed || r[3] == ScopeAll) && r[4] == "deny" {
+			hasSubjectRule = true
+		}
+		if r[4] == "allow" && (r[2] == "*" || strings.HasPrefix(r[2], "petition.")) {
+			grantsPetitions = true
+		}
+	}
+	if grantsPetitions && !hasSubjectRule {
+		return fmt.Errorf("%w: the subject rule %v is required: a petition never reaches the people it names", ErrInvalid, SubjectRule)
+	}
 	inherit := inheritance(rules)
 	for role, acts := range forbidden {
 		holds := inherit[role]

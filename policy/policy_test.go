@@ -560,7 +560,7 @@ func TestValidate(t *testing.T) {
 		}()},
 		{"g rule", [][]string{{"g", RoleSupervisor, RoleOfficer}}},
 		{"1000 rules", func() [][]string {
-			rs := make([][]string, 1000)
+			rs := make([][]string, 999) // the subject rule makes 1000
 			for i := range rs {
 				rs[i] = []string{"p", RoleOfficer, PetitionRead, ScopeAssigned, "allow"}
 			}
@@ -568,10 +568,11 @@ func TestValidate(t *testing.T) {
 		}()},
 	} {
 		t.Run("valid/"+ok.name, func(t *testing.T) {
-			if err := Validate(ok.rules); err != nil {
+			rules := append(slices.Clone(ok.rules), SubjectRule)
+			if err := Validate(rules); err != nil {
 				t.Errorf("Validate = %v, want nil", err)
 			}
-			if _, err := New(ok.rules); err != nil {
+			if _, err := New(rules); err != nil {
 				t.Errorf("New = %v, want nil", err)
 			}
 		})
@@ -678,7 +679,7 @@ func TestReplace(t *testing.T) {
 		t.Errorf("supervisor read denied after a failed Replace")
 	}
 
-	next := [][]string{{"p", RoleOfficer, PetitionRead, ScopeAll, "allow"}}
+	next := [][]string{{"p", RoleOfficer, PetitionRead, ScopeAll, "allow"}, SubjectRule}
 	if err := e.Replace(next); err != nil {
 		t.Fatalf("Replace(next) = %v", err)
 	}
@@ -958,6 +959,23 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Replace of a valid set: %v", err)
 		}
 	})
+}
+
+// TestSubjectRuleRequired: a rule set that grants petition actions must
+// keep the subject rule.
+func TestSubjectRuleRequired(t *testing.T) {
+	var without [][]string
+	for _, r := range DefaultRules() {
+		if !slices.Equal(r, SubjectRule) {
+			without = append(without, r)
+		}
+	}
+	if err := Validate(without); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "subject rule") {
+		t.Fatalf("Validate(default rules without the subject rule) = %v", err)
+	}
+	if err := Validate([][]string{{"p", RoleAdmin, UserManage, ScopeAll, "allow"}}); err != nil {
+		t.Fatalf("a rule set granting no petition action needs no subject rule: %v", err)
+	}
 }
 
 // TestSeparationOfDuties: no rule set may let admins read petitions or the
