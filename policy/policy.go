@@ -87,11 +87,12 @@ const (
 	ScopeAssigned   = "assigned"
 	ScopeNamed      = "named"
 	ScopeSelf       = "self"
-	ScopeSame       = "same" // the object is in the caller's own unit, not below it
+	ScopeSame       = "same"        // the object is in the caller's own unit, not below it
+	ScopeParentOnly = "parent_only" // the caller's unit is the one right above the object's
 )
 
 // ScopeNames lists the valid scopes.
-var ScopeNames = []string{ScopeAll, ScopeUnit, ScopeParent, ScopeRegistered, ScopeAssigned, ScopeNamed, ScopeSelf, ScopeSame}
+var ScopeNames = []string{ScopeAll, ScopeUnit, ScopeParent, ScopeRegistered, ScopeAssigned, ScopeNamed, ScopeSelf, ScopeSame, ScopeParentOnly}
 
 // Subject is the caller of a request.
 type Subject struct {
@@ -147,10 +148,12 @@ func DefaultRules() [][]string {
 		{"p", RoleAuditor, AuditRead, ScopeAll, "allow"},
 		{"p", RoleAuditor, StatsRead, ScopeAll, "allow"},
 		{"p", "*", "petition.*", ScopeNamed, "deny"},
-		// Reviews (复查, 复核) are handled by the units above the one that
-		// handled the case (Art. 35, 36).
+		// Reviews are handled above the unit that handled the case: a review
+		// (复查) by the units above it, a re-review (复核) by the units above
+		// the reviewer (Art. 35, 36).
 		{"p", RoleSupervisor, "petition.review_reply", ScopeSame, "deny"},
 		{"p", RoleSupervisor, "petition.rereview_reply", ScopeSame, "deny"},
+		{"p", RoleSupervisor, "petition.rereview_reply", ScopeParentOnly, "deny"},
 	}
 }
 
@@ -430,6 +433,8 @@ func InScope(scope string, sub *Subject, obj *Object) bool {
 		return false
 	case ScopeSame:
 		return obj.Unit != "" && obj.Unit == sub.Unit
+	case ScopeParentOnly:
+		return obj.Unit != "" && Parent(obj.Unit) == sub.Unit
 	case ScopeSelf:
 		return obj.Type == "user" && obj.ID != "" && obj.ID == sub.UserID
 	}
@@ -476,9 +481,10 @@ func (e *Enforcer) Decide(sub *Subject, act string, obj *Object) Decision {
 	return d
 }
 
-// scopeMask has a bit for each scope that holds for sub and obj.
-func scopeMask(sub *Subject, obj *Object) uint8 {
-	var m uint8
+// scopeMask has a bit for each scope that holds for sub and obj (at most 24
+// scopes).
+func scopeMask(sub *Subject, obj *Object) uint32 {
+	var m uint32
 	for i, sc := range ScopeNames {
 		if InScope(sc, sub, obj) {
 			m |= 1 << i
@@ -487,8 +493,8 @@ func scopeMask(sub *Subject, obj *Object) uint8 {
 	return m
 }
 
-func cacheKey(roles []string, act string, mask uint8) string {
-	n := len(act) + 2
+func cacheKey(roles []string, act string, mask uint32) string {
+	n := len(act) + 5
 	for _, r := range roles {
 		n += len(r) + 1
 	}
@@ -500,7 +506,10 @@ func cacheKey(roles []string, act string, mask uint8) string {
 	}
 	b.WriteByte('|')
 	b.WriteString(act)
-	b.WriteByte(mask)
+	b.WriteByte('|')
+	b.WriteByte(byte(mask))
+	b.WriteByte(byte(mask >> 8))
+	b.WriteByte(byte(mask >> 16))
 	return b.String()
 }
 
@@ -541,4 +550,10 @@ func (e *Enforcer) Scopes(sub *Subject, act string) []string {
 		}
 	}
 	return out
+}
+
+func init() {
+	if len(ScopeNames) > 24 {
+		panic("policy: the decision cache keys hold at most 24 scopes")
+	}
 }

@@ -61,6 +61,7 @@ func petition(unit, registeredBy, assignee string, subjects ...string) Object {
 var petitionSituations = []situation{
 	{name: "own-unit", obj: petition(callerUnit, "u-other", "u-other2"), inScope: true},
 	{name: "sub-unit", obj: petition("group/east/site-3", "u-other", "u-other2"), inScope: true},
+	{name: "sub-sub-unit", obj: petition("group/east/site-3/team-1", "u-other", "u-other2"), inScope: true},
 	{name: "parent-unit", obj: petition("group", "u-other", "u-other2")},
 	{name: "sibling-unit", obj: petition("group/west", "u-other", "u-other2")},
 	{name: "prefix-sibling-unit", obj: petition("group/eastern", "u-other", "u-other2")},
@@ -120,6 +121,9 @@ func roleAllows(role, act string, s situation) bool {
 	case RoleSupervisor:
 		// Reviews are for the units above the one that handled the case.
 		if (act == "petition.review_reply" || act == "petition.rereview_reply") && s.obj.Unit == callerUnit {
+			return false
+		}
+		if act == "petition.rereview_reply" && Parent(s.obj.Unit) == callerUnit {
 			return false
 		}
 		if strings.HasPrefix(act, "petition.") || act == StatsRead {
@@ -190,8 +194,9 @@ func TestDefaultPolicyTable(t *testing.T) {
 						if !slices.Equal(d.Rule, subjectRule) {
 							t.Errorf("denied by %v, want the subject rule %v", d.Rule, subjectRule)
 						}
-					case (act == "petition.review_reply" || act == "petition.rereview_reply") && slices.Contains(rs.roles, RoleSupervisor) && obj.Unit == callerUnit:
-						if len(d.Rule) != 5 || d.Rule[3] != ScopeSame || d.Rule[4] != "deny" {
+					case (act == "petition.review_reply" || act == "petition.rereview_reply") && slices.Contains(rs.roles, RoleSupervisor) && obj.Unit == callerUnit,
+						act == "petition.rereview_reply" && slices.Contains(rs.roles, RoleSupervisor) && Parent(obj.Unit) == callerUnit:
+						if len(d.Rule) != 5 || (d.Rule[3] != ScopeSame && d.Rule[3] != ScopeParentOnly) || d.Rule[4] != "deny" {
 							t.Errorf("denied by %v, want the own-unit review deny rule", d.Rule)
 						}
 					case d.Rule != nil:

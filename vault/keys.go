@@ -47,6 +47,7 @@ const (
 	HashReceipt    = "receipt"    // receipt codes
 	HashPseudonym  = "pseudonym"  // sensitive strings in audit entries
 	HashPetitioner = "petitioner" // petitioner identity for repeat detection
+	HashShingle    = "shingle"    // the key of MinHash shingle hashes
 )
 
 // Hasher computes keyed hashes (HMAC-SHA-256 under a key derived with HKDF
@@ -57,7 +58,7 @@ type Hasher struct {
 
 func newHasher(root []byte) *Hasher {
 	h := &Hasher{keys: map[string][]byte{}}
-	for _, p := range []string{HashSubject, HashReceipt, HashPseudonym, HashPetitioner} {
+	for _, p := range []string{HashSubject, HashReceipt, HashPseudonym, HashPetitioner, HashShingle} {
 		k := make([]byte, 32)
 		if _, err := io.ReadFull(hkdf.New(sha256.New, root, nil, []byte("pvault keyed hash "+p)), k); err != nil {
 			panic(err)
@@ -66,6 +67,9 @@ func newHasher(root []byte) *Hasher {
 	}
 	return h
 }
+
+// Key returns the key derived for purpose.
+func (h *Hasher) Key(purpose string) []byte { return h.keys[purpose] }
 
 // Sum returns the keyed hash of value for purpose.
 func (h *Hasher) Sum(purpose, value string) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"pvault/analysis"
 	"pvault/audit"
 	"pvault/policy"
 	"pvault/vault/store"
@@ -77,6 +78,8 @@ type Category struct {
 	Label      string  `json:"label"`
 	Confidence float64 `json:"confidence"`
 	Source     string  `json:"source"`
+	// NeedsReview marks a model label of low confidence for an officer.
+	NeedsReview bool `json:"needs_review,omitempty"`
 }
 
 // Risk is a petition's risk assessment.
@@ -290,10 +293,26 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	if in.Petitioner != nil {
 		c.Masked = MaskPetitioner(in.Petitioner)
 	}
+	aops, err := v.analyze(m, analysis.JoinText(in.Title, in.Content, in.Requests))
+	if err != nil {
+		return nil, err
+	}
+	var pre []store.Op
+	if m.Risk != nil && m.Risk.Level == "critical" {
+		// A critical petition raises an alert for the unit's supervisors at once.
+		a := Alert{PetitionID: m.ID, Unit: m.Unit, Kind: AlertCritical, Status: m.Status, Deadline: m.Deadlines.AcceptBy, Since: now}
+		_, evOp, err := v.newEvent(m, Event{Type: "alert", Action: AlertCritical, ActorKind: "system", Time: now}, EventText{})
+		if err != nil {
+			return nil, err
+		}
+		pre = append(pre, store.Put(alertKey(m.ID, AlertCritical), mustJSON(a)), evOp)
+	}
 	ops, err := v.sealPetition(m, c, in.Petitioner)
 	if err != nil {
 		return nil, err
 	}
+	ops = append(ops, aops...)
+	ops = append(ops, pre...)
 	ops = append(ops, store.Put(receiptKey(m.ReceiptHash), []byte(m.ID)))
 	ops = append(ops, v.unitOpsIfNew(m.Unit)...)
 	e.Object = &audit.Object{Type: "petition", ID: m.ID}

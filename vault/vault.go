@@ -22,10 +22,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
 
+	"pvault/analysis"
 	"pvault/audit"
 	"pvault/policy"
 	"pvault/vault/store"
@@ -91,6 +93,8 @@ type Vault struct {
 	ids        idGen
 	logger     *slog.Logger
 
+	model      atomic.Pointer[analysis.Model]
+	shingler   *analysis.Shingler
 	cal        *Calendar
 	rules      DeadlineRules
 	usersMu    sync.Mutex // serialises user changes (unique names, last admin)
@@ -252,6 +256,10 @@ func Open(dir string, opts Options) (*Vault, error) {
 		rules:      opts.Deadlines.withDefaults(),
 	}
 	v.dummyHash = hashPassword(randomToken(16), opts.Argon2)
+	if err := v.initAnalysis(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	ao := opts.Audit
 	if ao.Logger == nil {
 		ao.Logger = opts.Logger

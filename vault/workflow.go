@@ -313,6 +313,11 @@ func (v *Vault) Act(id string, in ActionInput, u *User, e *audit.Entry) (*Meta, 
 	case ActCategorize:
 		m.Category = &Category{Label: in.Label, Confidence: 1, Source: "officer"}
 		ev.Label = in.Label
+		op, err := v.correctionOp(m.ID, in.Label)
+		if err != nil {
+			return nil, audit.Entry{}, err
+		}
+		ops = append(ops, op)
 	}
 	ev.ToStatus = m.Status
 	if ev.ToStatus == ev.FromStatus {

@@ -1,0 +1,350 @@
+package analysis
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+)
+
+// Categories are the default petition categories (DESIGN.md).
+var Categories = []string{"wage_arrears", "contract_payment", "labor_relations", "social_insurance", "work_safety",
+	"construction_nuisance", "quality", "discipline", "restructuring", "housing_welfare", "other"}
+
+// Doc is a labelled training text.
+type Doc struct {
+	Text  string
+	Label string
+}
+
+// Prediction is a classifier's answer.
+type Prediction struct {
+	Label      string
+	Confidence float64   // the probability of Label
+	Probs      []float64 // in the order of Model.Labels
+}
+
+// Model is a trained classifier: multinomial logistic regression (default) or
+// naive Bayes over hashed character n-grams (1–3) of the normalised text.
+type Model struct {
+	Kind   string // "logreg" or "nb"
+	Labels []string
+	Bits   uint // feature space is 2^Bits buckets
+	MaxN   int
+	W      []float32 // bucket-major: W[f*len(Labels)+c]
+	B      []float32 // per class bias (log prior for nb)
+	// Temperature divides the scores before the softmax (calibration).
+	Temperature float64
+	// Unseen is the row of a bucket no training text had (nb only).
+	Unseen []float32
+}
+
+// TrainOptions tune training; the zero value means the defaults.
+type TrainOptions struct {
+	Kind   string  // "logreg" (default) or "nb"
+	Bits   uint    // default 18
+	MaxN   int     // default 3
+	Epochs int     // logreg, default 40
+	L2     float64 // logreg, default 1e-5
+	Alpha  float64 // nb smoothing, default 0.1
+	Seed   uint64
+}
+
+// features returns the distinct hashed n-gram buckets of text and the weight
+// of each (1/sqrt(n), an L2-normalised binary vector).
+func features(text string, bits uint, maxN int, buf []uint32) ([]uint32, float32) {
+	buf = buf[:0]
+	mask := uint32(1)<<bits - 1
+	h := fnv.New32a()
+	var b [16]byte
+	ngrams(Normalize(text), maxN, func(g []rune) {
+		h.Reset()
+		n := 0
+		for _, r := range g {
+			n += copy(b[n:], string(r))
+			if n > 12 {
+				h.Write(b[:n])
+				n = 0
+			}
+		}
+		h.Write(b[:n])
+		b[0] = byte(len(g))
+		h.Write(b[:1])
+		buf = append(buf, h.Sum32()&mask)
+	})
+	slices.Sort(buf)
+	buf = slices.Compact(buf)
+	if len(buf) == 0 {
+		return buf, 0
+	}
+	return buf, float32(1 / math.Sqrt(float64(len(buf))))
+}
+
+// Train fits a model to docs.
+func Train(docs []Doc, o TrainOptions) (*Model, error) {
+	if len(docs) == 0 {
+		return nil, errors.New("analysis: no training documents")
+	}
+	if o.Kind == "" {
+		o.Kind = "logreg"
+	}
+	if o.Bits == 0 {
+		o.Bits = 18
+	}
+	if o.MaxN == 0 {
+		o.MaxN = 3
+	}
+	if o.Epochs == 0 {
+		o.Epochs = 40
+	}
+	if o.L2 == 0 {
+		o.L2 = 1e-5
+	}
+	if o.Alpha == 0 {
+		o.Alpha = 0.1
+	}
+	labels := labelsOf(docs)
+	m := &Model{Kind: o.Kind, Labels: labels, Bits: o.Bits, MaxN: o.MaxN, Temperature: 1}
+	idx := map[string]int{}
+	for i, l := range labels {
+		idx[l] = i
+	}
+	type ex struct {
+		f []uint32
+		w float32
+		y int
+	}
+	exs := make([]ex, len(docs))
+	for i, d := range docs {
+		f, w := features(d.Text, o.Bits, o.MaxN, nil)
+		exs[i] = ex{f, w, idx[d.Label]}
+	}
+	K := len(labels)
+	m.W = make([]float32, (1<<o.Bits)*K)
+	m.B = make([]float32, K)
+	switch o.Kind {
+	case "nb":
+		counts := make([]float64, K)
+		totals := make([]float64, K)
+		for _, e := range exs {
+			counts[e.y]++
+			for _, f := range e.f {
+				m.W[int(f)*K+e.y]++
+				totals[e.y]++
+			}
+		}
+		V := float64(int(1) << o.Bits)
+		m.Unseen = make([]float32, K)
+		for c := range K {
+			m.Unseen[c] = float32(math.Log(o.Alpha / (totals[c] + o.Alpha*V)))
+		}
+		for f := 0; f < 1<<o.Bits; f++ {
+			for c := range K {
+				m.W[f*K+c] = float32(math.Log((float64(m.W[f*K+c]) + o.Alpha) / (totals[c] + o.Alpha*V)))
+			}
+		}
+		for c := range K {
+			m.B[c] = float32(math.Log((counts[c] + 1) / (float64(len(exs)) + float64(K))))
+		}
+		// Naive Bayes sums one log-likelihood per feature and is far too
+		// sure of itself; dividing by the typical feature count tames it.
+		n := 0.0
+		for _, e := range exs {
+			n += float64(len(e.f))
+		}
+		m.Temperature = math.Max(1, n/float64(len(exs))/8)
+	case "logreg":
+		// Multinomial logistic regression by AdaGrad with L2, on a fixed
+		// shuffle per epoch (deterministic for a seed).
+		G := make([]float32, len(m.W))
+		GB := make([]float32, K)
+		rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
+		order := make([]int, len(exs))
+		for i := range order {
+			order[i] = i
+		}
+		p := make([]float64, K)
+		const lr = 0.5
+		for epoch := 0; epoch < o.Epochs; epoch++ {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, i := range order {
+				e := exs[i]
+				m.scores(e.f, e.w, p)
+				softmax(p, 1)
+				for c := range K {
+					g := p[c]
+					if c == e.y {
+						g -= 1
+					}
+					if g == 0 {
+						continue
+					}
+					gb := float32(g)
+					GB[c] += gb * gb
+					m.B[c] -= lr * gb / float32(math.Sqrt(float64(GB[c]))+1e-8)
+					for _, f := range e.f {
+						j := int(f)*K + c
+						gw := float32(g)*e.w + float32(o.L2)*m.W[j]
+						G[j] += gw * gw
+						m.W[j] -= lr * gw / float32(math.Sqrt(float64(G[j]))+1e-8)
+					}
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("analysis: unknown model kind %q", o.Kind)
+	}
+	return m, nil
+}
+
+func labelsOf(docs []Doc) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range docs {
+		if !seen[d.Label] {
+			seen[d.Label] = true
+			out = append(out, d.Label)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *Model) scores(f []uint32, w float32, out []float64) {
+	K := len(m.Labels)
+	for c := range K {
+		out[c] = float64(m.B[c])
+	}
+	if m.Kind == "nb" {
+		w = 1
+	}
+	for _, x := range f {
+		row := m.W[int(x)*K : int(x)*K+K]
+		for c := range K {
+			out[c] += float64(row[c] * w)
+		}
+	}
+}
+
+func softmax(p []float64, temp float64) {
+	mx := math.Inf(-1)
+	for _, x := range p {
+		mx = math.Max(mx, x)
+	}
+	sum := 0.0
+	for i, x := range p {
+		p[i] = math.Exp((x - mx) / temp)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+}
+
+// Predict classifies text.
+func (m *Model) Predict(text string) Prediction {
+	f, w := features(text, m.Bits, m.MaxN, make([]uint32, 0, 1024))
+	p := make([]float64, len(m.Labels))
+	m.scores(f, w, p)
+	softmax(p, m.Temperature)
+	best := 0
+	for c := range p {
+		if p[c] > p[best] {
+			best = c
+		}
+	}
+	return Prediction{Label: m.Labels[best], Confidence: p[best], Probs: p}
+}
+
+// modelFile is the serialised form: only non-zero buckets.
+type modelFile struct {
+	Kind        string
+	Labels      []string
+	Bits        uint
+	MaxN        int
+	B           []float32
+	Temperature float64
+	Buckets     []uint32
+	Rows        []float32
+	Default     []float32 // nb: the row of an unseen bucket
+}
+
+// Save writes the model (gzip-compressed gob).
+func (m *Model) Save(w io.Writer) error {
+	K := len(m.Labels)
+	mf := modelFile{Kind: m.Kind, Labels: m.Labels, Bits: m.Bits, MaxN: m.MaxN, B: m.B, Temperature: m.Temperature}
+	var def []float32
+	if m.Kind == "nb" {
+		def = m.Unseen
+		mf.Default = def
+	}
+	for f := 0; f < 1<<m.Bits; f++ {
+		row := m.W[f*K : f*K+K]
+		if (def == nil && allZero(row)) || (def != nil && slices.Equal(row, def)) {
+			continue
+		}
+		mf.Buckets = append(mf.Buckets, uint32(f))
+		mf.Rows = append(mf.Rows, row...)
+	}
+	zw := gzip.NewWriter(w)
+	if err := gob.NewEncoder(zw).Encode(&mf); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// Load reads a model written by Save.
+func Load(r io.Reader) (*Model, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: model: %w", err)
+	}
+	var mf modelFile
+	if err := gob.NewDecoder(io.LimitReader(zr, 256<<20)).Decode(&mf); err != nil {
+		return nil, fmt.Errorf("analysis: model: %w", err)
+	}
+	K := len(mf.Labels)
+	if K == 0 || mf.Bits == 0 || mf.Bits > 24 || len(mf.B) != K || len(mf.Rows) != len(mf.Buckets)*K || mf.MaxN < 1 || mf.MaxN > 5 {
+		return nil, errors.New("analysis: model malformed")
+	}
+	m := &Model{Kind: mf.Kind, Labels: mf.Labels, Bits: mf.Bits, MaxN: mf.MaxN, B: mf.B, Temperature: mf.Temperature, Unseen: mf.Default}
+	m.W = make([]float32, (1<<mf.Bits)*K)
+	if mf.Default != nil {
+		if len(mf.Default) != K {
+			return nil, errors.New("analysis: model malformed")
+		}
+		for f := 0; f < 1<<mf.Bits; f++ {
+			copy(m.W[f*K:], mf.Default)
+		}
+	}
+	for i, f := range mf.Buckets {
+		if f >= 1<<mf.Bits {
+			return nil, errors.New("analysis: model malformed")
+		}
+		copy(m.W[int(f)*K:int(f)*K+K], mf.Rows[i*K:i*K+K])
+	}
+	return m, nil
+}
+
+// Bytes is the serialised model.
+func (m *Model) Bytes() []byte {
+	var buf bytes.Buffer
+	_ = m.Save(&buf)
+	return buf.Bytes()
+}
+
+func allZero(r []float32) bool {
+	for _, x := range r {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}

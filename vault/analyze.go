@@ -1,0 +1,250 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"pvault/analysis"
+	"pvault/vault/store"
+)
+
+// Analysis at intake: category, risk and duplicates are computed on the
+// decrypted text and only their results are stored (labels, scores,
+// reasons, and keyed MinHash signatures).
+
+// ModelFile holds a retrained classifier, sealed like every record.
+const ModelFile = "analysis.model.age"
+
+// Thresholds of the analysis.
+const (
+	// DupThreshold is the least estimated Jaccard similarity of character
+	// bigrams for two petitions to be linked as near duplicates.
+	DupThreshold = 0.4
+	// ReviewBelow marks a model label for human review.
+	ReviewBelow = 0.5
+	maxPerBand  = 64
+	maxDups     = 10
+)
+
+func (v *Vault) initAnalysis() error {
+	v.shingler = analysis.NewShingler(v.hasher.Key(HashShingle))
+	m, err := v.loadModel()
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		if m, err = analysis.DefaultModel(); err != nil {
+			return err
+		}
+	}
+	v.model.Store(m)
+	return nil
+}
+
+// loadModel reads a retrained model from the data directory, or nil.
+func (v *Vault) loadModel() (*analysis.Model, error) {
+	b, err := os.ReadFile(filepath.Join(v.dir, ModelFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt, err := openBytes(b, v.identity)
+	if err != nil {
+		return nil, err
+	}
+	return analysis.Load(bytes.NewReader(pt))
+}
+
+// Model is the classifier in use.
+func (v *Vault) Model() *analysis.Model { return v.model.Load() }
+
+func dupBandKey(band int, key uint64, id string) []byte {
+	k := []byte("dx/")
+	k = append(k, byte(band))
+	k = binary.BigEndian.AppendUint64(k, key)
+	return append(k, id...)
+}
+
+func sigKey(id string) []byte { return []byte("ds/" + id) }
+
+// analyze classifies the petition, finds its duplicates and scores its risk,
+// setting m's fields, and returns the index writes.
+func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
+	pred := v.Model().Predict(text)
+	m.Category = &Category{Label: pred.Label, Confidence: math.Round(pred.Confidence*1000) / 1000, Source: "model", NeedsReview: pred.Confidence < ReviewBelow}
+	sig := v.shingler.Sign(text)
+	bands := sig.BandKeys()
+	type cand struct {
+		id  string
+		sim float64
+	}
+	var cands []cand
+	unresolved := 0
+	err := v.st.View(func(r store.Reader) error {
+		seen := map[string]bool{m.ID: true}
+		consider := func(id string, force bool) error {
+			if seen[id] {
+				return nil
+			}
+			seen[id] = true
+			b, err := r.Get(sigKey(id))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			sim := 0.0
+			if other, ok := analysis.ParseSignature(b); ok {
+				sim = analysis.Similarity(&sig, &other)
+			}
+			if sim >= DupThreshold || force {
+				cands = append(cands, cand{id, math.Round(sim*1000) / 1000})
+			}
+			return nil
+		}
+		for b, key := range bands {
+			prefix := dupBandKey(b, key, "")
+			n := 0
+			err := r.Scan(store.ScanOptions{Prefix: prefix, Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
+				if n++; n > maxPerBand {
+					return store.ErrStop
+				}
+				return consider(string(k[len(prefix):]), false)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		// The same petitioner (keyed hash of ID number or phone) is a repeat
+		// whatever the wording.
+		for _, pk := range m.PetitionerKeys {
+			prefix := []byte("x/pk/" + pk + "\x00")
+			err := r.Scan(store.ScanOptions{Prefix: prefix, Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
+				return consider(string(k[len(prefix):]), true)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		sort.Slice(cands, func(i, j int) bool {
+			if cands[i].sim != cands[j].sim {
+				return cands[i].sim > cands[j].sim
+			}
+			return cands[i].id > cands[j].id
+		})
+		cands = cands[:min(len(cands), maxDups)]
+		for _, c := range cands {
+			var o Meta
+			if err := getJSON(r, metaKey(c.id), &o); err == nil && !Terminal(o.Status) {
+				unresolved++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.Duplicates = make([]Duplicate, 0, len(cands))
+	for _, c := range cands {
+		m.Duplicates = append(m.Duplicates, Duplicate{ID: c.id, Similarity: c.sim})
+	}
+	risk := analysis.ScoreRisk(analysis.RiskInput{Text: text, GroupSize: m.GroupSize, Repeats: len(cands), Unresolved: unresolved})
+	m.Risk = &Risk{Level: risk.Level, Score: risk.Score, Reasons: risk.Reasons}
+	ops := []store.Op{store.Put(sigKey(m.ID), sig.Bytes())}
+	for b, key := range bands {
+		ops = append(ops, store.Put(dupBandKey(b, key, m.ID), nil))
+	}
+	return ops, nil
+}
+
+// Correction is an officer's category label for a petition, kept sealed as
+// training data.
+type Correction struct {
+	Text  string `json:"text"`
+	Label string `json:"label"`
+}
+
+func correctionKey(id string) []byte { return []byte("cx/" + id) }
+
+// correctionOp seals the text and new label of a petition for retraining.
+func (v *Vault) correctionOp(id, label string) (store.Op, error) {
+	c, err := v.OpenContent(id)
+	if err != nil {
+		return store.Op{}, err
+	}
+	sealed, err := sealBytes(mustJSON(Correction{Text: analysis.JoinText(c.Title, c.Content, c.Requests), Label: label}), v.recipients)
+	if err != nil {
+		return store.Op{}, err
+	}
+	return store.Put(correctionKey(id), sealed), nil
+}
+
+// Corrections returns every stored correction, decrypted.
+func (v *Vault) Corrections() ([]Correction, error) {
+	var sealed [][]byte
+	err := v.st.View(func(r store.Reader) error {
+		return r.Scan(store.ScanOptions{Prefix: []byte("cx/")}, func(_, val []byte) error {
+			sealed = append(sealed, val)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Correction, 0, len(sealed))
+	for _, s := range sealed {
+		pt, err := openBytes(s, v.identity)
+		if err != nil {
+			return nil, err
+		}
+		var c Correction
+		if err := jsonUnmarshal(pt, &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Retrain trains a classifier on the shipped corpus's train split plus the
+// officers' corrections, stores it sealed in the data directory and puts it
+// in use. It returns the number of corrections used.
+func (v *Vault) Retrain() (int, error) {
+	ex, err := analysis.Corpus()
+	if err != nil {
+		return 0, err
+	}
+	docs := analysis.Docs(analysis.Split(ex, "train"))
+	corr, err := v.Corrections()
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range corr {
+		if slices.Contains(analysis.Categories, c.Label) {
+			docs = append(docs, analysis.Doc{Text: c.Text, Label: c.Label})
+		}
+	}
+	m, err := analysis.Train(docs, analysis.TrainOptions{})
+	if err != nil {
+		return 0, err
+	}
+	sealed, err := sealBytes(m.Bytes(), v.recipients)
+	if err != nil {
+		return 0, err
+	}
+	if err := writeFileSync(filepath.Join(v.dir, ModelFile), sealed, 0o600); err != nil {
+		return 0, err
+	}
+	v.model.Store(m)
+	return len(corr), nil
+}
+
+// SaveModel writes a model (for the CLI).
+func SaveModel(m *analysis.Model, w io.Writer) error { return m.Save(w) }
