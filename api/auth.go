@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"pvault/audit"
 	"pvault/policy"
 	"pvault/vault"
 )
@@ -122,6 +123,21 @@ func (s *Server) beginTOTP(c *gin.Context, k *call) error {
 		return err
 	}
 	k.entry.Object = userObject(k.user.ID)
+	if k.user.HasTOTP() {
+		// Replacing a factor needs the current one: a stolen token alone
+		// must not move the second factor to the thief's phone.
+		b, err := readBody(c.Request)
+		if err != nil {
+			return badRequest("code: your current second-factor code is required to replace it")
+		}
+		var in totpConfirmRequest
+		if err := decodeStrict(b, &in); err != nil {
+			return err
+		}
+		if _, err := s.v.CheckTOTP(k.user, in.Code); err != nil {
+			return &httpError{status: http.StatusForbidden, detail: "code: not your current second-factor code", decision: audit.Deny}
+		}
+	}
 	secret, url, rec, err := s.v.BeginTOTP(k.user, k.prepare(http.StatusOK))
 	if err != nil {
 		return err

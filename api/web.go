@@ -113,7 +113,12 @@ func (s *Server) webRoutes(r *gin.Engine) {
 	})
 	w := r.Group("/")
 	w.Use(limitBody)
-	h := s.handle
+	h := func(action string, mode authMode, fn handlerFunc) gin.HandlerFunc {
+		return s.handle(action, mode, func(c *gin.Context, k *call) error {
+			k.detail("via", "web")
+			return fn(c, k)
+		})
+	}
 	w.GET("/", h("web.index", public, s.webIndex))
 	w.GET("/submit", h("web.submit_form", public, s.webSubmitForm))
 	w.POST("/submit", h("public.submit", public, s.webSubmit))
@@ -129,7 +134,6 @@ func (k *call) render(status int, page string, data any) error {
 	if err := pages.ExecuteTemplate(&buf, page, data); err != nil {
 		return err
 	}
-	k.detail("via", "web")
 	return k.text(status, "text/html; charset=utf-8", buf.Bytes())
 }
 

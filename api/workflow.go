@@ -128,7 +128,9 @@ func (s *Server) petitionAction(c *gin.Context, k *call) error {
 			return badRequest("days: required (1–%d)", s.v.Rules().MaxExtension)
 		}
 	}
-	if in.Reason != nil {
+	if in.Action == vault.ActExtend {
+		// The extension reason is the caller's stated reason (API.md);
+		// other reasons are case text and stay sealed.
 		k.entry.Reason = deref(in.Reason)
 	}
 	nm, rec, err := s.v.Act(m.ID, ai, k.user, k.prepare(http.StatusOK))
@@ -229,7 +231,7 @@ type alertJSON struct {
 }
 
 func (s *Server) listAlerts(c *gin.Context, k *call) error {
-	if err := s.may(k, policy.PetitionRead); err != nil {
+	if err := s.may(k, policy.AlertList); err != nil {
 		return err
 	}
 	kind, unit := c.Query("kind"), c.Query("unit")
@@ -244,7 +246,7 @@ func (s *Server) listAlerts(c *gin.Context, k *call) error {
 			return false
 		}
 		m, err := s.v.Meta(a.PetitionID)
-		return err == nil && s.pol.Allowed(k.sub, policy.PetitionRead, m.Object())
+		return err == nil && s.pol.Allowed(k.sub, policy.AlertList, m.Object()) && s.pol.Allowed(k.sub, policy.PetitionRead, m.Object())
 	})
 	if err != nil {
 		return err

@@ -66,6 +66,7 @@ const (
 	StatsRead = "stats.read"
 
 	SystemSweep = "system.sweep"
+	AlertList   = "alert.list"
 )
 
 // Actions lists every action name a rule may use (besides * and family.*).
@@ -75,7 +76,7 @@ var Actions = []string{
 	"petition.accept", "petition.not_accept", "petition.transfer", "petition.assign",
 	"petition.extend", "petition.reply", "petition.review_reply", "petition.rereview_reply",
 	"petition.close", "petition.categorize", "petition.note",
-	AuditRead, StatsRead, SystemSweep,
+	AuditRead, StatsRead, SystemSweep, AlertList,
 }
 
 // Scopes a rule may use.
@@ -145,6 +146,7 @@ func DefaultRules() [][]string {
 		{"p", RoleOfficer, "petition.note", ScopeAssigned, "allow"},
 		{"p", RoleSupervisor, "petition.*", ScopeUnit, "allow"},
 		{"p", RoleSupervisor, StatsRead, ScopeUnit, "allow"},
+		{"p", RoleSupervisor, AlertList, ScopeUnit, "allow"},
 		{"p", RoleAuditor, AuditRead, ScopeAll, "allow"},
 		{"p", RoleAuditor, StatsRead, ScopeAll, "allow"},
 		{"p", "*", "petition.*", ScopeNamed, "deny"},

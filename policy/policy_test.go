@@ -126,7 +126,7 @@ func roleAllows(role, act string, s situation) bool {
 		if act == "petition.rereview_reply" && Parent(s.obj.Unit) == callerUnit {
 			return false
 		}
-		if strings.HasPrefix(act, "petition.") || act == StatsRead {
+		if strings.HasPrefix(act, "petition.") || act == StatsRead || act == AlertList {
 			return s.inScope
 		}
 	case RoleAuditor:

@@ -291,6 +291,7 @@ func (v *Vault) Act(id string, in ActionInput, u *User, e *audit.Entry) (*Meta, 
 		ev.Public = true
 	case ActReply, ActReviewReply:
 		m.Status = StatusReplied
+		m.Rating = "" // a new reply is rated afresh
 		if m.FirstReplyAt == nil {
 			m.FirstReplyAt = ts(now)
 			in := m.Deadlines.ResolveBy == nil || !now.After(*m.Deadlines.ResolveBy)
@@ -400,6 +401,9 @@ func (v *Vault) Feedback(id, rating, comment string, e *audit.Entry) (*Meta, aud
 	}
 	if old.Status != StatusReplied {
 		return nil, audit.Entry{}, conflict("feedback is taken once the case has a reply")
+	}
+	if old.Rating != "" {
+		return nil, audit.Entry{}, conflict("this reply was already rated")
 	}
 	now := v.Now()
 	m := *old

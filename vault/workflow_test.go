@@ -879,6 +879,30 @@ func TestWorkflowFeedback(t *testing.T) {
 			}
 		})
 	}
+	t.Run("once per reply", func(t *testing.T) {
+		m := w.wfCreate(t, wfNew("group/east/site-3", "510104199001011234"))
+		w.wfDrive(t, m.ID, StatusReplied)
+		if _, _, err := w.Feedback(m.ID, "dissatisfied", "", wfEntry("public.feedback")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.Feedback(m.ID, "satisfied", "", wfEntry("public.feedback")); !errors.Is(err, ErrConflict) {
+			t.Errorf("second rating of the same reply: %v, want ErrConflict", err)
+		}
+		if got := w.wfMeta(t, m.ID); got.Status != StatusReplied || got.Rating != "dissatisfied" {
+			t.Errorf("after a refused second rating: %s %s", got.Status, got.Rating)
+		}
+		// The review reply is a new reply, rated afresh.
+		if _, err := w.wfReview(m.ID, "申请复查"); err != nil {
+			t.Fatal(err)
+		}
+		w.wfMustAct(t, m.ID, "supe", w.wfValid(ActReviewReply))
+		if _, _, err := w.Feedback(m.ID, "satisfied", "", wfEntry("public.feedback")); err != nil {
+			t.Errorf("rating the review reply: %v", err)
+		}
+		if got := w.wfMeta(t, m.ID); got.Status != StatusClosed || got.Rating != "satisfied" {
+			t.Errorf("after rating the review reply: %s %s", got.Status, got.Rating)
+		}
+	})
 }
 
 // wfMarkers are texts that must exist on disk only sealed.
