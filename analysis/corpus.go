@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"bytes"
 	"bufio"
 	"embed"
 	"encoding/json"
@@ -114,16 +115,17 @@ var (
 	defaultErr   error
 )
 
+//go:embed model/default.model
+var shippedModel []byte
+
 // DefaultModel is the classifier trained on the train split of the shipped
-// corpus (trained once, on first use, deterministically).
+// corpus with the default options. It ships with the binary
+// (analysis/model/default.model, made by `pvault analysis train --out
+// analysis/model/default.model`); TestShippedModelIsCurrent fails when the
+// corpus changes without it.
 func DefaultModel() (*Model, error) {
 	defaultOnce.Do(func() {
-		ex, err := Corpus()
-		if err != nil {
-			defaultErr = err
-			return
-		}
-		defaultModel, defaultErr = Train(Docs(Split(ex, "train")), TrainOptions{})
+		defaultModel, defaultErr = Load(bytes.NewReader(shippedModel))
 	})
 	return defaultModel, defaultErr
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Risk levels.
@@ -34,27 +35,75 @@ type RiskInput struct {
 
 var (
 	// Threats of self-harm.
-	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳下去|跳下来|往下跳|楼顶下去|从.{0,8}(楼|塔吊|桥|顶|上)(上)?(跳|下去)|自杀|自尽|轻生|寻死|自焚|点火烧(了)?自己|烧死自己|喝(了)?(农药|敌敌畏|百草枯|药)|吃(了)?安眠药|割腕|上吊|吊死|撞死|不想活|活不下去了|死给(你们|他们)看|以死|一死了之|死在(你们|项目部|公司|这)|把命(搭|豁|拼)|拿命|同归于尽`)
+	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)`)
 	// Threats of violence.
-	violenceRE = regexp.MustCompile(`同归于尽|拿刀|带刀|动刀|砍(死|了|人|他)|捅(死|了|他)|杀(了|人|他|死)|弄死|搞死|炸(了|掉|毁|药)|放火|烧了(你们|他|公司|项目部|工地)|纵火|报复(社会|他|他们)|血债|拼(了|命)|见血|打死`)
-	// Mass action (imminent when a time is near).
-	massRE = regexp.MustCompile(`堵(路|国道|高速|公路|大门|门|住|厂门)|围堵|封路|拦(路|车)|拉(横幅|条幅)|打(横幅|条幅)|举牌|集体(上访|去|到|来)|一起(去|到)(集团|公司|政府|省|市|北京)|组织(大家|工友|工人|人|村民|业主|职工)|聚集|静坐|游行|罢工|停工抗议|冲(击|进)|围攻|上街`)
-	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9]+[日号]|月底|这几天|马上|立刻|立即|春节前|节前|年前|下个月|近期|过几天`)
+	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|刀子|菜刀|砍刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)`)
+	// Means of harm that are threats only when someone says they will use
+	// them: "称汽油已放车后备箱", "农药已经买好了".
+	meansRE = regexp.MustCompile(`汽油|柴油|煤气罐|液化气罐|炸药|雷管|硫酸|农药|敌敌畏|百草枯|老鼠药|安眠药|烧炭`)
+	cueRE   = regexp.MustCompile(`扬言|威胁|声称|说要|要(把|拿|用|带|去|喝|吃)|准备|打算|买好|备好|买了|带着|带了|带上|拿出|携|装了|灌了|搬(到|去|来|了|进)|拎|扛|揣|泼|浇|就(把|拿|用|喝|吃)|再不|不给(就|我)|大不了|宁可|一起(死|走)`)
+	// Mass action; it is imminent when a time or a place is named near it.
+	disruptRE = regexp.MustCompile(`堵.{0,6}(路|国道|省道|高速|公路|大门|门口|门|厂门|桥|道口|进场道)|(把|给)[^，。！？,!?]{0,12}(封了|封住|堵了|堵住|围了|围住)|围堵|封路|拦(路|车)|挖断.{0,6}(路|道)|拉(横幅|条幅)|打(横幅|条幅)|举(牌|标语)|抬(棺|尸|遗体)|摆(花圈|灵堂)|静坐|游行|罢工|停工抗议|冲(击|进)|围攻|上街`)
+	// Collective petitions: imminent only when a time is named.
+	massRE = regexp.MustCompile(`集体(上访|去|到|来|讨|找|前往)|一起(去|到)(集团|公司|政府|省|市|北京|项目部)|组织(大家|工友|工人|人|村民|业主|职工|家属)|集合|聚集|(包|租)(了)?(大巴|车)(去|到)|步行去`)
+	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|次日|当天|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9一二三]?[0-9一二三四五六七八九十][日号](早|晚|上午|下午|中午|一早|当天)|[早晚上下中]午?[0-9一二三四五六七八九十]+点|月底|春节前|节前|年前|过几天`)
+	// Destinations that make a collective petition an escalation.
+	farRE   = regexp.MustCompile(`北京|中央|国务院|省里|省城|省政府|省委|省信访|省会`)
+	placeRE = regexp.MustCompile(`(集团|公司|项目部|工地|厂|政府|信访局|大楼)(大)?门口|广场|国道|省道|高速|环城路|进场(道)?路|市政府|省政府|省委|市委`)
 	// Escalation to higher authorities, and to the media.
-	authorityRE = regexp.MustCompile(`北京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|纪委|监委|国资委|市长热线|市委|越级|上级部门|更高一级|上一级`)
+	authorityRE = regexp.MustCompile(`北京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|纪委|监委|国资委|市长热线|市委|越级|上级部门|更高一级|上一级|12345`)
 	mediaRE     = regexp.MustCompile(`记者|媒体|曝光|抖音|快手|微博|头条|上网|发到网上|网上发|电视台|报社|自媒体|朋友圈|热搜|直播`)
 	// Repeated, unresolved petitions.
-	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访)|反复(反映|找)|一直(没|不|未)|至今(未|没|仍)|始终(没|未)|再次(反映|来访|投诉)|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟`)
+	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访|来电)|反复(反映|找)|一直(没|不|未)|至今(未|没|仍)|始终(没|未)|再次(反映|来访|投诉)|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟|[0-9一二三四五六七八九十几]+次(反映|来访|投诉|上访)`)
 	// Strong emotion or urgency.
-	emotionRE = regexp.MustCompile(`气愤|愤怒|忍无可忍|走投无路|欺人太甚|没有活路|逼(上绝路|死)|实在没办法|求求|救救|绝望|崩溃|急需|急用|看病|住院|孩子(上学|学费)|过年回家|春节回家|讨薪|血汗钱|没饭吃|揭不开锅`)
+	emotionRE = regexp.MustCompile(`气愤|愤怒|忍无可忍|走投无路|欺人太甚|没有活路|逼(上绝路|死)|实在没办法|求求|救救|绝望|崩溃|急需|急用|看病|住院|孩子(上学|学费)|过年回家|春节回家|讨薪|血汗钱|没饭吃|揭不开锅|情绪激动`)
 	// Phrases that use trigger words harmlessly.
-	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|切割机|农药厂|农药残留|农药污染|消防通道被堵|堵塞|下水道堵|管道堵|堵车|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库管理`)
-	// Negations and reports of the past that defuse a trigger after them.
-	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过)[^。！？!?；;]{0,6}$`)
-	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|上次|过去|当年|那时)(有人|有个|有位|有工友|别人)?[^。！？!?；;]{0,12}$`)
+	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
+	// Negations and reports of others' past deeds that defuse a trigger after them.
+	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过|不想|不学|避免|防止|以免|禁止|严禁)[^。！？!?；;，,]{0,8}$`)
+	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人)[^。！？!?；;]{0,24}$`)
 
 	peopleRE = regexp.MustCompile(`([0-9]+|[一二两三四五六七八九十百]+)(多|余|来)?(个|名|位)?(人|工人|农民工|工友|职工|户|家|员工|名工人)`)
 )
+
+// lastRunes returns the last n runes of s.
+func lastRunes(s string, n int) string {
+	i := len(s)
+	for ; n > 0 && i > 0; n-- {
+		_, size := utf8.DecodeLastRuneInString(s[:i])
+		i -= size
+	}
+	return s[i:]
+}
+
+var (
+	// A handling verb right before the means: "提一桶汽油", "带汽油".
+	handleRE = regexp.MustCompile(`[带拿拎提搬泼浇喝买携扛揣灌装备]`)
+	// What follows the means: "汽油已放车后备箱", "煤气罐搬到物业".
+	afterCueRE = regexp.MustCompile(`^[^，。！？,!?]{0,4}(已|搬|带|拎|扛|点|浇|泼|喝|放(在|到)?[^，。！？,!?]{0,6}(车|身上|后备箱|办公室|门口))`)
+)
+
+// threatsWith finds means of harm (petrol, pesticide…) that the writer says
+// will be used: a threat cue earlier in the same clause.
+func threatsWith(re *regexp.Regexp, text string, benign [][]int) []string {
+	var out []string
+	for _, m := range triggers(re, text, benign) {
+		i := strings.Index(text, m)
+		start := i
+		for start > 0 && i-start < 60 {
+			r, size := utf8.DecodeLastRuneInString(text[:start])
+			if strings.ContainsRune("。！？!?；;\n", r) {
+				break
+			}
+			start -= size
+		}
+		pre := lastRunes(text[:i], 4)
+		if cueRE.MatchString(text[start:i]) || handleRE.MatchString(pre) || afterCueRE.MatchString(text[i+len(m):]) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
@@ -71,7 +120,11 @@ func triggers(re *regexp.Regexp, text string, benign [][]int) []string {
 		if inBenign {
 			continue
 		}
-		before := text[max(0, loc[0]-60):loc[0]]
+		lo := max(0, loc[0]-90)
+		for lo > 0 && !utf8Start(text[lo]) {
+			lo++
+		}
+		before := text[lo:loc[0]]
 		if negationRE.MatchString(before) || pastRE.MatchString(before) {
 			continue
 		}
@@ -106,11 +159,35 @@ func ScoreRisk(in RiskInput) Risk {
 		raise(Critical)
 		reasons = append(reasons, "threat of violence: "+t[0])
 	}
-	if t := triggers(massRE, text, benign); len(t) > 0 {
-		if when := timeNear(text, t); when != "" {
+	if t := threatsWith(meansRE, text, benign); len(t) > 0 {
+		score += 55
+		raise(Critical)
+		reasons = append(reasons, "threat of harm with "+t[0])
+	}
+	massDone := false
+	if t := triggers(disruptRE, text, benign); len(t) > 0 {
+		switch when, where := near(timeRE, text, t), near(placeRE, text, t); {
+		case when != "":
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", t[0], when))
+			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", t[0], canonicalTime(when)))
+		case where != "":
+			score += 50
+			raise(Critical)
+			reasons = append(reasons, fmt.Sprintf("planned mass action: %s at %s", t[0], where))
+		default:
+			score += 25
+			raise(High)
+			reasons = append(reasons, "mass action mentioned: "+t[0])
+		}
+		massDone = true
+	}
+	if t := triggers(massRE, text, benign); len(t) > 0 && !massDone {
+		group := max(in.GroupSize, peopleInText(text))
+		if when := near(timeRE, text, t); when != "" && (group >= 10 || near(farRE, text, t) != "") {
+			score += 50
+			raise(Critical)
+			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", t[0], canonicalTime(when)))
 		} else {
 			score += 25
 			raise(High)
@@ -171,9 +248,16 @@ func rank(l string) int {
 	return 0
 }
 
-// timeNear returns a time expression within 20 characters of a mass-action
-// trigger, or "".
-func timeNear(text string, trig []string) string {
+// canonicalTime keeps a readable time word but drops a precise date.
+func canonicalTime(s string) string {
+	if strings.ContainsAny(s, "0123456789月日号点") {
+		return "a set day and hour"
+	}
+	return s
+}
+
+// near returns a match of re within about 20 characters of a trigger, or "".
+func near(re *regexp.Regexp, text string, trig []string) string {
 	for _, t := range trig {
 		i := strings.Index(text, t)
 		if i < 0 {
@@ -186,7 +270,7 @@ func timeNear(text string, trig []string) string {
 		for hi < len(text) && !utf8Start(text[hi]) {
 			hi++
 		}
-		if m := timeRE.FindString(text[lo:hi]); m != "" {
+		if m := re.FindString(text[lo:hi]); m != "" {
 			return m
 		}
 	}

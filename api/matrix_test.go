@@ -322,6 +322,8 @@ func mxCases() []mxCase {
 		{route: "GET /stats/reveals", method: "GET", path: "/stats/reveals", action: "stats.reveals", want: mxOK(200, "auditor")},
 		{route: "GET /stats/summary", method: "GET", path: "/stats/summary", action: "stats.summary", want: mxOK(200, "supervisor", "auditor")},
 		{route: "POST /admin/sweep", method: "POST", path: "/admin/sweep", action: "system.sweep", want: mxOK(200, "admin")},
+		{route: "GET /stats/hotspots", method: "GET", path: "/stats/hotspots", action: "stats.hotspots", want: mxOK(200, "supervisor", "auditor")},
+		{route: "POST /admin/analysis/retrain", method: "POST", path: "/admin/analysis/retrain", action: "analysis.retrain", want: mxOK(200, "admin")},
 	}
 }
 

@@ -190,6 +190,8 @@ func (s *Server) routes() *gin.Engine {
 
 	v1.GET("/stats/reveals", h("stats.reveals", authed, s.revealStats))
 	v1.GET("/stats/summary", h("stats.summary", authed, s.summaryStats))
+	v1.GET("/stats/hotspots", h("stats.hotspots", authed, s.hotspots))
+	v1.POST("/admin/analysis/retrain", h("analysis.retrain", authed, s.retrain))
 	v1.POST("/admin/sweep", h("system.sweep", authed, s.sweep))
 
 	s.webRoutes(r)

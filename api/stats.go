@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"pvault/analysis"
 	"pvault/audit"
 	"pvault/policy"
 	"pvault/vault"
@@ -128,4 +129,46 @@ func (s *Server) summaryStats(c *gin.Context, k *call) error {
 	}
 	k.detail("unit", unit)
 	return k.reply(http.StatusOK, sum)
+}
+
+// hotspots gives weekly counts per unit × category over the window, each
+// week flagged when it is a spike against its own baseline (analysis.SpikeTest).
+func (s *Server) hotspots(c *gin.Context, k *call) error {
+	if err := s.may(k, policy.StatsRead); err != nil {
+		return err
+	}
+	now := s.v.Now()
+	to := now
+	from := now.AddDate(0, 0, -7*12)
+	if c.Query("from") != "" || c.Query("to") != "" {
+		var err error
+		if from, to, err = timeRange(c, now); err != nil {
+			return err
+		}
+	}
+	if to.Sub(from) > 2*366*24*time.Hour {
+		return badRequest("from: the window is at most two years")
+	}
+	unit := c.Query("unit")
+	if unit != "" && !vault.ValidUnit(unit) {
+		return badRequest("unit: not a unit path")
+	}
+	if unit != "" && !s.pol.Allowed(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) && !policy.Within(k.user.Unit, unit) {
+		return errHidden
+	}
+	baseFrom := analysis.WeekOf(from, vault.DefaultZone).Start.AddDate(0, 0, -7*analysis.SpikeBaselineWeeks)
+	points, err := s.v.HotspotPoints(k.sub, s.pol.Scopes(k.sub, policy.StatsRead), unit, baseFrom, to)
+	if err != nil {
+		return err
+	}
+	series := analysis.Hotspots(points, from, to, vault.DefaultZone)
+	if series == nil {
+		series = []analysis.Series{}
+	}
+	spikes := 0
+	for _, x := range series {
+		spikes += x.Spikes
+	}
+	k.detail("spikes", spikes)
+	return k.reply(http.StatusOK, gin.H{"from": from, "to": to, "unit": unit, "test": analysis.SpikeTest, "items": series})
 }

@@ -274,3 +274,18 @@ func (s *Server) sweep(c *gin.Context, k *call) error {
 	k.detail("alerts", rep.Alerts)
 	return k.reply(http.StatusOK, rep)
 }
+
+// retrain rebuilds the classifier from the shipped corpus and the officers'
+// corrections (admin).
+func (s *Server) retrain(c *gin.Context, k *call) error {
+	if err := s.allowed(k, policy.AnalysisManage, &policy.Object{Type: "system"}); err != nil {
+		return err
+	}
+	n, err := s.v.Retrain()
+	if err != nil {
+		return err
+	}
+	k.detail("corrections", n)
+	m := s.v.Model()
+	return k.reply(http.StatusOK, gin.H{"corrections": n, "labels": m.Labels, "kind": m.Kind})
+}

@@ -67,6 +67,8 @@ const (
 
 	SystemSweep = "system.sweep"
 	AlertList   = "alert.list"
+
+	AnalysisManage = "analysis.manage"
 )
 
 // Actions lists every action name a rule may use (besides * and family.*).
@@ -76,7 +78,7 @@ var Actions = []string{
 	"petition.accept", "petition.not_accept", "petition.transfer", "petition.assign",
 	"petition.extend", "petition.reply", "petition.review_reply", "petition.rereview_reply",
 	"petition.close", "petition.categorize", "petition.note",
-	AuditRead, StatsRead, SystemSweep, AlertList,
+	AuditRead, StatsRead, SystemSweep, AlertList, AnalysisManage,
 }
 
 // Scopes a rule may use.
@@ -135,6 +137,7 @@ func DefaultRules() [][]string {
 		{"p", RoleAdmin, UnitManage, ScopeAll, "allow"},
 		{"p", RoleAdmin, KeyManage, ScopeAll, "allow"},
 		{"p", RoleAdmin, SystemSweep, ScopeAll, "allow"},
+		{"p", RoleAdmin, AnalysisManage, ScopeAll, "allow"},
 		{"p", RoleRegistrar, PetitionCreate, ScopeUnit, "allow"},
 		{"p", RoleRegistrar, PetitionRead, ScopeRegistered, "allow"},
 		{"p", RoleRegistrar, PetitionList, ScopeRegistered, "allow"},

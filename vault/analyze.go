@@ -24,9 +24,6 @@ const ModelFile = "analysis.model.age"
 
 // Thresholds of the analysis.
 const (
-	// DupThreshold is the least estimated Jaccard similarity of character
-	// bigrams for two petitions to be linked as near duplicates.
-	DupThreshold = 0.4
 	// ReviewBelow marks a model label for human review.
 	ReviewBelow = 0.5
 	maxPerBand  = 64
@@ -104,7 +101,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 			if other, ok := analysis.ParseSignature(b); ok {
 				sim = analysis.Similarity(&sig, &other)
 			}
-			if sim >= DupThreshold || force {
+			if sim >= analysis.DupThreshold || force {
 				cands = append(cands, cand{id, math.Round(sim*1000) / 1000})
 			}
 			return nil

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"pvault/analysis"
 	"pvault/policy"
 	"pvault/vault/store"
 )
@@ -154,4 +155,50 @@ func (v *Vault) Summarize(sub *policy.Subject, scopes []string, unit string, fro
 		sat.Rate = math.Round(float64(sat.Satisfied+sat.BasicallySatisfied)/float64(sat.Rated)*1000) / 1000
 	}
 	return s, nil
+}
+
+// HotspotPoints returns (unit, category, received time) of the petitions in
+// the caller's stats scopes received in [from, to), for hotspot counting.
+func (v *Vault) HotspotPoints(sub *policy.Subject, scopes []string, unit string, from, to time.Time) ([]analysis.Point, error) {
+	var prefixes []string
+	switch {
+	case slices.Contains(scopes, policy.ScopeAll):
+		if unit == "" {
+			prefixes = []string{"x/all/"}
+		} else {
+			prefixes = []string{"x/u/" + unit + "\x00"}
+		}
+	case slices.Contains(scopes, policy.ScopeUnit):
+		switch {
+		case unit == "" || policy.Within(sub.Unit, unit):
+			prefixes = []string{"x/u/" + sub.Unit + "\x00"}
+		case policy.Within(unit, sub.Unit):
+			prefixes = []string{"x/u/" + unit + "\x00"}
+		}
+	}
+	var out []analysis.Point
+	err := v.st.View(func(r store.Reader) error {
+		for _, p := range prefixes {
+			err := r.Scan(store.ScanOptions{Prefix: []byte(p), KeysOnly: true}, func(k, _ []byte) error {
+				var m Meta
+				if err := getJSON(r, metaKey(string(k[len(p):])), &m); err != nil {
+					return nil
+				}
+				if m.ReceivedAt.Before(from) || !m.ReceivedAt.Before(to) {
+					return nil
+				}
+				cat := "unclassified"
+				if m.Category != nil {
+					cat = m.Category.Label
+				}
+				out = append(out, analysis.Point{Unit: m.Unit, Category: cat, Time: m.ReceivedAt})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdUser(rest, getenv, stdout, stderr)
 	case "sweep":
 		return cmdSweep(rest, getenv, stdout, stderr)
+	case "analysis":
+		return cmdAnalysis(rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pvault", version)
 		return nil
@@ -67,6 +69,9 @@ commands:
   user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
   user passwd --data DIR --username U [--password-file F]
   sweep --data DIR | --url URL [--token-file F]     run the deadline sweeper once (for cron)
+  analysis train --data FILE.jsonl --out MODEL       train a classifier (default data: the shipped corpus)
+  analysis eval --data FILE.jsonl [--model MODEL]    per-class precision/recall/F1, macro-F1, confusion matrix
+  analysis retrain --data DIR                        retrain a stopped vault's classifier with officers' corrections
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,

@@ -1,0 +1,111 @@
+package analysis
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+type dupExample struct {
+	ID, Group, Title, Text, Split string
+	Petitioner                    *struct {
+		IDNumber *string `json:"id_number"`
+		Phone    *string `json:"phone"`
+	}
+}
+
+func readDups(t *testing.T) []dupExample {
+	t.Helper()
+	f, err := os.Open("testdata/dups.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []dupExample
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e dupExample
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// samePerson is the vault's repeat rule: the same ID number or phone.
+func samePerson(a, b dupExample) bool {
+	if a.Petitioner == nil || b.Petitioner == nil {
+		return false
+	}
+	eq := func(x, y *string) bool { return x != nil && y != nil && strings.TrimSpace(*x) != "" && *x == *y }
+	return eq(a.Petitioner.IDNumber, b.Petitioner.IDNumber) || eq(a.Petitioner.Phone, b.Petitioner.Phone)
+}
+
+// TestDuplicateQuality scores pairwise duplicate detection on the eval
+// split of testdata/dups.jsonl: a pair is linked when its MinHash similarity
+// reaches DupThreshold or it shares a petitioner (issue 7: F1 ≥ 0.9).
+func TestDuplicateQuality(t *testing.T) {
+	var ex []dupExample
+	for _, e := range readDups(t) {
+		if e.Split == "eval" {
+			ex = append(ex, e)
+		}
+	}
+	sh := NewShingler([]byte("a test key of 16"))
+	sigs := make([]Signature, len(ex))
+	for i, e := range ex {
+		sigs[i] = sh.Sign(JoinText(e.Title, e.Text, ""))
+	}
+	tp, fp, fn := 0, 0, 0
+	for i := range ex {
+		for j := 0; j < i; j++ {
+			got := Similarity(&sigs[i], &sigs[j]) >= DupThreshold || samePerson(ex[i], ex[j])
+			want := ex[i].Group == ex[j].Group
+			switch {
+			case got && want:
+				tp++
+			case got && !want:
+				fp++
+			case !got && want:
+				fn++
+			}
+		}
+	}
+	p, r := float64(tp)/float64(tp+fp), float64(tp)/float64(tp+fn)
+	f1 := 2 * p * r / (p + r)
+	t.Logf("eval: duplicate pairs precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d)", p, r, f1, tp, fp, fn)
+	if f1 < 0.9 {
+		t.Errorf("duplicate F1 %.3f < 0.9", f1)
+	}
+}
+
+// TestLSHFindsSimilar checks that band keys collide for near duplicates.
+func TestLSHFindsSimilar(t *testing.T) {
+	sh := NewShingler([]byte("a test key of 16"))
+	a := sh.Sign("三号工地项目部拖欠我们十二个人三个月工资，共计十二万元，包工头电话打不通。")
+	b := sh.Sign("三号工地项目部拖欠我们十二个人三个月工资，共计十二万元，包工头电话一直打不通。这是第二次反映。")
+	c := sh.Sign("小区旁边的工地每天夜里打桩，噪音太大，孩子睡不着觉。")
+	ka, kb, kc := a.BandKeys(), b.BandKeys(), c.BandKeys()
+	shared := func(x, y [Bands]uint64) int {
+		n := 0
+		for i := range x {
+			if x[i] == y[i] {
+				n++
+			}
+		}
+		return n
+	}
+	if shared(ka, kb) == 0 {
+		t.Errorf("near duplicates share no band (similarity %.2f)", Similarity(&a, &b))
+	}
+	if shared(ka, kc) > 0 {
+		t.Errorf("unrelated texts share a band (similarity %.2f)", Similarity(&a, &c))
+	}
+	if s := Similarity(&a, &b); s < DupThreshold {
+		t.Errorf("similarity of near duplicates %.2f < %.2f", s, DupThreshold)
+	}
+}
