@@ -1,8 +1,8 @@
 package analysis
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"

@@ -156,4 +156,3 @@ func loadModel(path string) (*analysis.Model, error) {
 	defer f.Close()
 	return analysis.Load(f)
 }
-
