@@ -412,14 +412,24 @@ type modelFile struct {
 	Buckets     []uint32
 	Rows        []float32
 	Default     []float32 // nb: the row of an unseen bucket
-	IDF         map[uint32]float32
+	IDFBuckets  []uint32
+	IDFValues   []float32
 	Digest      string
 }
 
 // Save writes the model (gzip-compressed gob).
 func (m *Model) Save(w io.Writer) error {
 	K := len(m.Labels)
-	mf := modelFile{Kind: m.Kind, Labels: m.Labels, Bits: m.Bits, MaxN: m.MaxN, B: m.B, Temperature: m.Temperature, IDF: m.IDF, Digest: m.Digest}
+	mf := modelFile{Kind: m.Kind, Labels: m.Labels, Bits: m.Bits, MaxN: m.MaxN, B: m.B, Temperature: m.Temperature, Digest: m.Digest}
+	if m.IDF != nil {
+		for b := range m.IDF {
+			mf.IDFBuckets = append(mf.IDFBuckets, b)
+		}
+		slices.Sort(mf.IDFBuckets)
+		for _, b := range mf.IDFBuckets {
+			mf.IDFValues = append(mf.IDFValues, m.IDF[b])
+		}
+	}
 	var def []float32
 	if m.Kind == "nb" {
 		def = m.Unseen
@@ -447,14 +457,28 @@ func Load(r io.Reader) (*Model, error) {
 		return nil, fmt.Errorf("analysis: model: %w", err)
 	}
 	var mf modelFile
-	if err := gob.NewDecoder(io.LimitReader(zr, 256<<20)).Decode(&mf); err != nil {
+	lr := io.LimitReader(zr, 256<<20)
+	if err := gob.NewDecoder(lr).Decode(&mf); err != nil {
 		return nil, fmt.Errorf("analysis: model: %w", err)
 	}
+	// Reading to the end checks the gzip checksum and length.
+	if n, err := io.Copy(io.Discard, lr); err != nil || n != 0 {
+		return nil, errors.New("analysis: model damaged")
+	}
 	K := len(mf.Labels)
-	if K == 0 || mf.Bits == 0 || mf.Bits > 24 || len(mf.B) != K || len(mf.Rows) != len(mf.Buckets)*K || mf.MaxN < 1 || mf.MaxN > 5 {
+	if K == 0 || K > 256 || mf.Bits == 0 || mf.Bits > 22 || (1<<mf.Bits)*K > 1<<25 || len(mf.B) != K || len(mf.Rows) != len(mf.Buckets)*K || mf.MaxN < 1 || mf.MaxN > 5 {
 		return nil, errors.New("analysis: model malformed")
 	}
-	m := &Model{Kind: mf.Kind, Labels: mf.Labels, Bits: mf.Bits, MaxN: mf.MaxN, B: mf.B, Temperature: mf.Temperature, Unseen: mf.Default, IDF: mf.IDF, Digest: mf.Digest}
+	m := &Model{Kind: mf.Kind, Labels: mf.Labels, Bits: mf.Bits, MaxN: mf.MaxN, B: mf.B, Temperature: mf.Temperature, Unseen: mf.Default, Digest: mf.Digest}
+	if len(mf.IDFBuckets) != len(mf.IDFValues) {
+		return nil, errors.New("analysis: model malformed")
+	}
+	if len(mf.IDFBuckets) > 0 {
+		m.IDF = make(map[uint32]float32, len(mf.IDFBuckets))
+		for i, b := range mf.IDFBuckets {
+			m.IDF[b] = mf.IDFValues[i]
+		}
+	}
 	m.W = make([]float32, (1<<mf.Bits)*K)
 	if mf.Default != nil {
 		if len(mf.Default) != K {

@@ -112,20 +112,57 @@ func Hotspots(points []Point, from, to time.Time, loc *time.Location) []Series {
 	return out
 }
 
-// poissonUpper is P(X ≥ k) for X ~ Poisson(λ).
+// poissonUpper is P(X ≥ k) for X ~ Poisson(λ): the regularised lower
+// incomplete gamma function P(k, λ), computed stably for any λ.
 func poissonUpper(k int, lambda float64) float64 {
-	// 1 − P(X ≤ k−1), summing terms in log space for stability.
-	sum := 0.0
-	term := math.Exp(-lambda)
-	for i := 0; i < k; i++ {
-		if i > 0 {
-			term *= lambda / float64(i)
+	if k <= 0 {
+		return 1
+	}
+	p := gammaP(float64(k), lambda)
+	return math.Round(math.Min(math.Max(p, 0), 1)*1e6) / 1e6
+}
+
+// gammaP is the regularised lower incomplete gamma function P(a, x), by its
+// series for x < a+1 and by a continued fraction otherwise.
+func gammaP(a, x float64) float64 {
+	if x <= 0 {
+		return 0
+	}
+	lg, _ := math.Lgamma(a)
+	if x < a+1 {
+		sum, term := 1/a, 1/a
+		for n := 1; n < 10000; n++ {
+			term *= x / (a + float64(n))
+			sum += term
+			if math.Abs(term) < math.Abs(sum)*1e-15 {
+				break
+			}
 		}
-		sum += term
+		return sum * math.Exp(-x+a*math.Log(x)-lg)
 	}
-	p := 1 - sum
-	if p < 0 {
-		p = 0
+	// Lentz's continued fraction for Q(a, x) = 1 − P(a, x).
+	const tiny = 1e-300
+	b := x + 1 - a
+	c := 1 / tiny
+	d := 1 / b
+	h := d
+	for i := 1; i < 10000; i++ {
+		an := -float64(i) * (float64(i) - a)
+		b += 2
+		d = an*d + b
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = b + an/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		del := d * c
+		h *= del
+		if math.Abs(del-1) < 1e-15 {
+			break
+		}
 	}
-	return math.Round(p*1e6) / 1e6
+	return 1 - math.Exp(-x+a*math.Log(x)-lg)*h
 }

@@ -37,10 +37,10 @@ var (
 	// Threats of self-harm.
 	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)`)
 	// Threats of violence.
-	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|刀子|菜刀|砍刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)`)
+	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)`)
 	// Means of harm that are threats only when someone says they will use
 	// them: "称汽油已放车后备箱", "农药已经买好了".
-	meansRE = regexp.MustCompile(`汽油|柴油|煤气罐|液化气罐|炸药|雷管|硫酸|农药|敌敌畏|百草枯|老鼠药|安眠药|烧炭`)
+	meansRE = regexp.MustCompile(`汽油|柴油|煤气罐|液化气罐|炸药|雷管|硫酸|农药|敌敌畏|百草枯|老鼠药|安眠药|烧炭|菜刀|砍刀|刀子|尖刀`)
 	cueRE   = regexp.MustCompile(`扬言|威胁|声称|说要|要(把|拿|用|带|去|喝|吃)|准备|打算|买好|备好|买了|带着|带了|带上|拿出|携|装了|灌了|搬(到|去|来|了|进)|拎|扛|揣|泼|浇|就(把|拿|用|喝|吃)|再不|不给(就|我)|大不了|宁可|一起(死|走)`)
 	// Mass action; it is imminent when a time or a place is named near it.
 	disruptRE = regexp.MustCompile(`堵.{0,6}(路|国道|省道|高速|公路|大门|门口|门|厂门|桥|道口|进场道)|(把|给)[^，。！？,!?]{0,12}(封了|封住|堵了|堵住|围了|围住)|围堵|封路|拦(路|车)|挖断.{0,6}(路|道)|拉(横幅|条幅)|打(横幅|条幅)|举(牌|标语)|抬(棺|尸|遗体)|摆(花圈|灵堂)|静坐|游行|罢工|停工抗议|冲(击|进)|围攻|上街`)
@@ -152,17 +152,17 @@ func ScoreRisk(in RiskInput) Risk {
 	if t := triggers(selfHarmRE, text, benign); len(t) > 0 {
 		score += 60
 		raise(Critical)
-		reasons = append(reasons, "threat of self-harm: "+t[0])
+		reasons = append(reasons, "threat of self-harm: "+canon(t[0], selfHarmWords, "自伤"))
 	}
 	if t := triggers(violenceRE, text, benign); len(t) > 0 {
 		score += 55
 		raise(Critical)
-		reasons = append(reasons, "threat of violence: "+t[0])
+		reasons = append(reasons, "threat of violence: "+canon(t[0], violenceWords, "暴力"))
 	}
 	if t := threatsWith(meansRE, text, benign); len(t) > 0 {
 		score += 55
 		raise(Critical)
-		reasons = append(reasons, "threat of harm with "+t[0])
+		reasons = append(reasons, "threat of harm with "+canon(t[0], meansWords, "危险物品"))
 	}
 	massDone := false
 	if t := triggers(disruptRE, text, benign); len(t) > 0 {
@@ -170,15 +170,15 @@ func ScoreRisk(in RiskInput) Risk {
 		case when != "":
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", t[0], canonicalTime(when)))
+			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", canon(t[0], disruptWords, "聚集"), canonicalTime(when)))
 		case where != "":
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("planned mass action: %s at %s", t[0], where))
+			reasons = append(reasons, fmt.Sprintf("planned mass action: %s at %s", canon(t[0], disruptWords, "聚集"), canon(where, placeWords, "指定地点")))
 		default:
 			score += 25
 			raise(High)
-			reasons = append(reasons, "mass action mentioned: "+t[0])
+			reasons = append(reasons, "mass action mentioned: "+canon(t[0], disruptWords, "聚集"))
 		}
 		massDone = true
 	}
@@ -187,11 +187,11 @@ func ScoreRisk(in RiskInput) Risk {
 		if when := near(timeRE, text, t); when != "" && (group >= 10 || near(farRE, text, t) != "") {
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", t[0], canonicalTime(when)))
+			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", canon(t[0], massWords, "集体行动"), canonicalTime(when)))
 		} else {
 			score += 25
 			raise(High)
-			reasons = append(reasons, "mass action mentioned: "+t[0])
+			reasons = append(reasons, "mass action mentioned: "+canon(t[0], massWords, "集体行动"))
 		}
 	}
 	group := max(in.GroupSize, peopleInText(text))
@@ -203,12 +203,12 @@ func ScoreRisk(in RiskInput) Risk {
 	if t := triggers(authorityRE, text, benign); len(t) > 0 {
 		score += 20
 		raise(High)
-		reasons = append(reasons, "escalation to higher authorities: "+t[0])
+		reasons = append(reasons, "escalation to higher authorities: "+canon(t[0], authorityWords, "上级机关"))
 	}
 	if t := triggers(mediaRE, text, benign); len(t) > 0 {
 		score += 20
 		raise(High)
-		reasons = append(reasons, "threatens media exposure: "+t[0])
+		reasons = append(reasons, "threatens media exposure: "+canon(t[0], mediaWords, "媒体"))
 	}
 	textRepeat := triggers(repeatRE, text, benign)
 	switch {
@@ -223,12 +223,16 @@ func ScoreRisk(in RiskInput) Risk {
 	case len(textRepeat) > 0:
 		score += 15
 		raise(High)
-		reasons = append(reasons, "repeated unresolved petition: "+textRepeat[0])
+		what := textRepeat[0]
+		if !ordinalRE.MatchString(what) {
+			what = canon(what, repeatWords, "多次反映")
+		}
+		reasons = append(reasons, "repeated unresolved petition: "+what)
 	}
 	if t := triggers(emotionRE, text, benign); len(t) > 0 {
 		score += 10
 		raise(Medium)
-		reasons = append(reasons, "distress or urgency: "+t[0])
+		reasons = append(reasons, "distress or urgency: "+canon(t[0], emotionWords, "情绪激动"))
 	}
 	if reasons == nil {
 		reasons = []string{}
@@ -248,12 +252,41 @@ func rank(l string) int {
 	return 0
 }
 
+// Reasons name a trigger by a word of a fixed vocabulary, never by text
+// copied from the petition (stored metadata holds no petition text).
+var (
+	selfHarmWords  = strings.Fields(`跳楼 跳河 跳江 跳桥 跳湖 跳海 跳井 投河 跳下去 跳下来 往下跳 楼顶 塔吊 天台 烟囱 铁塔 自杀 自尽 轻生 寻死 寻短见 自焚 汽油 烧炭 开煤气 农药 敌敌畏 百草枯 老鼠药 安眠药 吞药 割腕 割脉 上吊 吊死 撞死 撞墙 卧轨 不想活 活不下去 活着没意思 不活了 死了算了 活够了 死给 以死 一死了之 死在 拿命 把命 遗书 后事 同归于尽 最后一次 绝食`)
+	violenceWords  = strings.Fields(`同归于尽 以命抵命 一命换一命 拿刀 带刀 备刀 磨刀 揣刀 拎刀 掏刀 举刀 亮刀 刀 砍 捅 杀 弄死 搞死 整死 打死 打残 炸 放火 点火 纵火 烧 报复 血债 拼命 拼了 见血 血溅 硫酸 钢管 铁锹 镐把 棍棒 木棍 砖头 扳手 锤子 好看 收拾 打砸 推下去 推下来 扔下去 砸`)
+	meansWords     = strings.Fields(`汽油 柴油 煤气罐 液化气罐 炸药 雷管 硫酸 农药 敌敌畏 百草枯 老鼠药 安眠药 烧炭`)
+	disruptWords   = strings.Fields(`堵国道 堵省道 堵高速 堵公路 堵路 堵大门 堵门 围堵 封路 拦路 拦车 挖断 拉横幅 拉条幅 打横幅 打条幅 举牌 举标语 抬棺 抬尸 抬遗体 花圈 灵堂 静坐 游行 罢工 停工抗议 冲击 冲进 围攻 上街 封 堵`)
+	massWords      = strings.Fields(`集体上访 集体 一起去 一起到 组织 集合 聚集 大巴 包车 租车 步行去`)
+	placeWords     = strings.Fields(`集团门口 公司门口 项目部门口 工地门口 厂门口 政府门口 信访局门口 大楼门口 门口 广场 国道 省道 高速 环城路 进场道路 进场路 市政府 省政府 省委 市委`)
+	authorityWords = strings.Fields(`北京 中央 国务院 国家信访局 省里 省政府 省委 省信访 巡视组 督察组 纪委 监委 国资委 市长热线 市委 越级 上级部门 更高一级 上一级 12345`)
+	mediaWords     = strings.Fields(`记者 媒体 曝光 抖音 快手 微博 头条 上网 网上 电视台 报社 自媒体 朋友圈 热搜 直播`)
+	repeatWords    = strings.Fields(`多次 反复 一直 至今 始终 再次 又一次 屡次 几次三番 趟 次`)
+	emotionWords   = strings.Fields(`气愤 愤怒 忍无可忍 走投无路 欺人太甚 没有活路 逼上绝路 逼死 实在没办法 求求 救救 绝望 崩溃 急需 急用 看病 住院 孩子上学 孩子学费 过年回家 春节回家 讨薪 血汗钱 没饭吃 揭不开锅 情绪激动`)
+)
+
+var ordinalRE = regexp.MustCompile(`^第[二三四五六七八九十0-9]{1,3}次$`)
+
+// canon returns the first word of vocab found in match, or def.
+func canon(match string, vocab []string, def string) string {
+	for _, w := range vocab {
+		if strings.Contains(match, w) {
+			return w
+		}
+	}
+	return def
+}
+
 // canonicalTime keeps a readable time word but drops a precise date.
 func canonicalTime(s string) string {
-	if strings.ContainsAny(s, "0123456789月日号点") {
-		return "a set day and hour"
+	for _, w := range strings.Fields(`明天 后天 今天 今晚 今早 明早 明晚 次日 当天 下周 下星期 本周 这周 周末 月底 春节前 节前 年前 过几天`) {
+		if s == w {
+			return w
+		}
 	}
-	return s
+	return "a set day and hour"
 }
 
 // near returns a match of re within about 20 characters of a trigger, or "".

@@ -279,6 +279,7 @@ func mxCases() []mxCase {
 
 		// The portal needs no account: a token changes nothing and names no
 		// actor.
+		{route: "GET /openapi.json", method: "GET", path: "/openapi.json", action: "api.openapi", open: true, want: mxOK(200, mxRoles...)},
 		{route: "GET /public/units", method: "GET", path: "/public/units", action: "public.units", open: true,
 			want: mxOK(200, mxRoles...),
 			check: func(t *testing.T, f *mxFixture, role, _ string, r *resp, e *audit.Entry) {
@@ -324,6 +325,11 @@ func mxCases() []mxCase {
 		{route: "POST /admin/sweep", method: "POST", path: "/admin/sweep", action: "system.sweep", want: mxOK(200, "admin")},
 		{route: "GET /stats/hotspots", method: "GET", path: "/stats/hotspots", action: "stats.hotspots", want: mxOK(200, "supervisor", "auditor")},
 		{route: "POST /admin/analysis/retrain", method: "POST", path: "/admin/analysis/retrain", action: "analysis.retrain", want: mxOK(200, "admin")},
+		{route: "POST /admin/keys/rotate", method: "POST", path: "/admin/keys/rotate", action: "key.rotate", want: mxOK(202, "admin"),
+			body: mxJSON(map[string]any{"add_recovery": []string{"age1th057m5kwm905q2sanfjt4hg94djfp8m6avcquc8ql77z86saqkqcqt6yd"}, "keep_identity": true})},
+		{route: "GET /admin/jobs/:id", method: "GET", path: "/admin/jobs/00000000000000000000000000", action: "job.read", want: mxOK(404, "admin")},
+		{route: "GET /admin/backup", method: "GET", path: "/admin/backup", action: "admin.backup", want: mxOK(200, "admin")},
+		{route: "GET /admin/archive", method: "GET", path: "/admin/archive?recipient=age1th057m5kwm905q2sanfjt4hg94djfp8m6avcquc8ql77z86saqkqcqt6yd", action: "admin.archive", want: mxOK(200, "admin")},
 	}
 }
 

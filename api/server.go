@@ -48,6 +48,9 @@ type Config struct {
 	PublicSubmits, PublicLookups, PublicFailures int
 	// Metrics, when set, is fed by the server (else it makes its own).
 	Metrics *Metrics
+	// ArchiveRecipients are the age recipients of archive exports when a
+	// request names none (default: the vault's recovery recipients).
+	ArchiveRecipients []string
 	// RequireTOTP lists the roles that must log in with a second factor.
 	// Their users without one get a session that can only enrol one.
 	RequireTOTP []string
@@ -146,6 +149,7 @@ func (s *Server) routes() *gin.Engine {
 	v1 := r.Group("/api/v1")
 	v1.Use(limitBody)
 	h := s.handle
+	v1.GET("/openapi.json", h("api.openapi", public, s.openAPI))
 	v1.POST("/auth/login", h("auth.login", public, s.login))
 	v1.POST("/auth/logout", h("auth.logout", authed, s.logout))
 	v1.GET("/me", h("user.me", authed, s.me))
@@ -192,6 +196,10 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/stats/summary", h("stats.summary", authed, s.summaryStats))
 	v1.GET("/stats/hotspots", h("stats.hotspots", authed, s.hotspots))
 	v1.POST("/admin/analysis/retrain", h("analysis.retrain", authed, s.retrain))
+	v1.POST("/admin/keys/rotate", h("key.rotate", authed, s.rotateKeys))
+	v1.GET("/admin/jobs/:id", h("job.read", authed, s.getJob))
+	v1.GET("/admin/backup", h("admin.backup", authed, s.backup))
+	v1.GET("/admin/archive", h("admin.archive", authed, s.archive))
 	v1.POST("/admin/sweep", h("system.sweep", authed, s.sweep))
 
 	s.webRoutes(r)

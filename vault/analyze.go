@@ -54,7 +54,7 @@ func (v *Vault) loadModel() (*analysis.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := openBytes(b, v.identity)
+	pt, err := v.open(b)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (v *Vault) correctionOp(id, label string) (store.Op, error) {
 	if err != nil {
 		return store.Op{}, err
 	}
-	sealed, err := sealBytes(mustJSON(Correction{Text: analysis.JoinText(c.Title, c.Content, c.Requests), Label: label}), v.recipients)
+	sealed, err := v.seal(mustJSON(Correction{Text: analysis.JoinText(c.Title, c.Content, c.Requests), Label: label}))
 	if err != nil {
 		return store.Op{}, err
 	}
@@ -197,7 +197,7 @@ func (v *Vault) Corrections() ([]Correction, error) {
 	}
 	out := make([]Correction, 0, len(sealed))
 	for _, s := range sealed {
-		pt, err := openBytes(s, v.identity)
+		pt, err := v.open(s)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +232,7 @@ func (v *Vault) Retrain() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sealed, err := sealBytes(m.Bytes(), v.recipients)
+	sealed, err := v.seal(m.Bytes())
 	if err != nil {
 		return 0, err
 	}

@@ -22,11 +22,13 @@ import (
 
 // Files in a vault's data directory.
 const (
-	IdentityFile       = "vault.key"     // plain age identity, mode 0600
-	SealedIdentityFile = "vault.key.age" // the identity encrypted with a passphrase (age scrypt)
-	KeyringFile        = "keyring.age"   // the keyring, sealed to the vault and recovery recipients
-	StoreDir           = "store"
-	CheckpointFile     = "audit.checkpoint" // copy of the latest audit checkpoint, outside the store
+	IdentityFile          = "vault.key"         // plain age identity, mode 0600
+	SealedIdentityFile    = "vault.key.age"     // the identity encrypted with a passphrase (age scrypt)
+	OldIdentityFile       = "vault.key.old"     // the previous identity while a rotation re-encrypts
+	OldSealedIdentityFile = "vault.key.old.age" // the same, passphrase-protected
+	KeyringFile           = "keyring.age"       // the keyring, sealed to the vault and recovery recipients
+	StoreDir              = "store"
+	CheckpointFile        = "audit.checkpoint" // copy of the latest audit checkpoint, outside the store
 )
 
 // Keyring holds the vault's online secrets. It is stored sealed to the vault
@@ -145,8 +147,10 @@ var (
 // loadIdentity reads the vault identity from dir, using passphrase when it is
 // stored sealed.
 func loadIdentity(dir, passphrase string) (*age.X25519Identity, error) {
-	plain := filepath.Join(dir, IdentityFile)
-	sealed := filepath.Join(dir, SealedIdentityFile)
+	return loadIdentityFiles(filepath.Join(dir, IdentityFile), filepath.Join(dir, SealedIdentityFile), dir, passphrase)
+}
+
+func loadIdentityFiles(plain, sealed, dir, passphrase string) (*age.X25519Identity, error) {
 	var text []byte
 	if b, err := os.ReadFile(sealed); err == nil {
 		if passphrase == "" {
@@ -184,9 +188,13 @@ func loadIdentity(dir, passphrase string) (*age.X25519Identity, error) {
 }
 
 func writeIdentity(dir string, id *age.X25519Identity, passphrase string, now time.Time) error {
+	return writeIdentityFiles(filepath.Join(dir, IdentityFile), filepath.Join(dir, SealedIdentityFile), id, passphrase, now)
+}
+
+func writeIdentityFiles(plain, sealedPath string, id *age.X25519Identity, passphrase string, now time.Time) error {
 	text := fmt.Sprintf("# pvault vault identity, created %s\n# public key: %s\n%s\n", now.UTC().Format(time.RFC3339), id.Recipient(), id)
 	if passphrase == "" {
-		return writeFileSync(filepath.Join(dir, IdentityFile), []byte(text), 0o600)
+		return writeFileSync(plain, []byte(text), 0o600)
 	}
 	r, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
@@ -203,7 +211,7 @@ func writeIdentity(dir string, id *age.X25519Identity, passphrase string, now ti
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(dir, SealedIdentityFile), buf.Bytes(), 0o600)
+	return writeFileSync(sealedPath, buf.Bytes(), 0o600)
 }
 
 func sealKeyring(k *Keyring, recipients []age.Recipient) ([]byte, error) {
@@ -214,8 +222,8 @@ func sealKeyring(k *Keyring, recipients []age.Recipient) ([]byte, error) {
 	return sealBytes(b, recipients)
 }
 
-func openKeyring(b []byte, id age.Identity) (*Keyring, error) {
-	pt, err := openBytes(b, id)
+func openKeyring(b []byte, ids ...age.Identity) (*Keyring, error) {
+	pt, err := openBytes(b, ids...)
 	if err != nil {
 		return nil, ErrWrongKey
 	}
@@ -249,8 +257,8 @@ func sealBytes(pt []byte, recipients []age.Recipient) ([]byte, error) {
 // or is not a record of this vault).
 var ErrCorrupt = errors.New("vault: sealed record is damaged")
 
-func openBytes(ct []byte, id age.Identity) ([]byte, error) {
-	r, err := age.Decrypt(bytes.NewReader(ct), id)
+func openBytes(ct []byte, ids ...age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(ct), ids...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -290,3 +298,5 @@ func writeFileSync(path string, data []byte, mode os.FileMode) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+func bytesReader(s string) io.Reader { return strings.NewReader(s) }

@@ -328,7 +328,7 @@ func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, e
 	if err != nil {
 		return nil, err
 	}
-	sealedContent, err := sealBytes(cb, v.recipients)
+	sealedContent, err := v.seal(cb)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +337,7 @@ func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, e
 		store.Put(contentKey(m.ID), sealedContent),
 	}
 	if id != nil {
-		sealedID, err := sealBytes(mustJSON(id), v.recipients)
+		sealedID, err := v.seal(mustJSON(id))
 		if err != nil {
 			return nil, err
 		}
@@ -443,7 +443,7 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := openBytes(ct, v.identity)
+	pt, err := v.open(ct)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +470,7 @@ func (v *Vault) OpenIdentity(m *Meta) (*Petitioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: identity of %s missing", ErrCorrupt, m.ID)
 	}
-	pt, err := openBytes(ct, v.identity)
+	pt, err := v.open(ct)
 	if err != nil {
 		return nil, err
 	}

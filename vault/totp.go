@@ -24,7 +24,7 @@ const (
 // It returns the secret (base32) and its otpauth:// URL for authenticator
 // apps.
 func (v *Vault) BeginTOTP(u *User, e *audit.Entry) (secret, url string, rec audit.Entry, err error) {
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "pvault " + v.keys.Name, AccountName: u.Username, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "pvault " + v.ring.Name, AccountName: u.Username, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		return "", "", audit.Entry{}, err
 	}

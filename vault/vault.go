@@ -82,22 +82,25 @@ type Options struct {
 
 // Vault is an open vault.
 type Vault struct {
-	dir        string
-	opts       Options
-	st         store.Store
-	log        *audit.Log
-	keys       *Keyring
-	hasher     *Hasher
-	identity   *age.X25519Identity
-	recipients []age.Recipient
-	ids        idGen
-	logger     *slog.Logger
+	dir    string
+	opts   Options
+	st     store.Store
+	log    *audit.Log
+	ring   *Keyring
+	hasher *Hasher
+	keyset atomic.Pointer[keyset]
+	ids    idGen
+	logger *slog.Logger
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
 	cal        *Calendar
 	rules      DeadlineRules
 	usersMu    sync.Mutex // serialises user changes (unique names, last admin)
+	rotMu      sync.Mutex // serialises key changes
+	jobs       sync.WaitGroup
+	stopping   chan struct{}
+	closeOnce  sync.Once
 	locks      [64]sync.Mutex
 	lockSeed   maphash.Seed
 	dummyHash  string
@@ -211,13 +214,22 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The previous identity, kept while a rotation re-encrypts.
+	old, err := loadIdentityFiles(filepath.Join(dir, OldIdentityFile), filepath.Join(dir, OldSealedIdentityFile), dir, opts.Passphrase)
+	if err != nil && !errors.Is(err, ErrNoVault) {
+		return nil, fmt.Errorf("previous vault identity: %w", err)
+	}
+	ids := []age.Identity{id}
+	if old != nil {
+		ids = append(ids, old)
+	}
 	kb, err := os.ReadFile(filepath.Join(dir, KeyringFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s missing", ErrNoVault, KeyringFile)
 	} else if err != nil {
 		return nil, err
 	}
-	k, err := openKeyring(kb, id)
+	k, err := openKeyring(kb, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,16 +257,16 @@ func Open(dir string, opts Options) (*Vault, error) {
 		dir:        dir,
 		opts:       opts,
 		st:         st,
-		keys:       k,
+		ring:       k,
 		hasher:     newHasher(k.HMACKey),
-		identity:   id,
-		recipients: append([]age.Recipient{id.Recipient()}, recovery...),
 		logger:     opts.Logger,
 		lockSeed:   maphash.MakeSeed(),
+		stopping:   make(chan struct{}),
 		signingKey: k.signingKey(),
 		cal:        opts.Calendar,
 		rules:      opts.Deadlines.withDefaults(),
 	}
+	v.keyset.Store(&keyset{current: id, identities: ids, recipients: append([]age.Recipient{id.Recipient()}, recovery...), recovery: k.Recovery})
 	v.dummyHash = hashPassword(randomToken(16), opts.Argon2)
 	if err := v.initAnalysis(); err != nil {
 		st.Close()
@@ -288,8 +300,11 @@ func Open(dir string, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// Close stops the audit log and closes the store.
+// Close stops background jobs (they resume at the next open), the audit log
+// and the store.
 func (v *Vault) Close() error {
+	v.closeOnce.Do(func() { close(v.stopping) })
+	v.jobs.Wait()
 	err := v.log.Close()
 	if cerr := v.st.Close(); err == nil {
 		err = cerr
@@ -307,13 +322,13 @@ func (v *Vault) Store() store.Store { return v.st }
 func (v *Vault) Hasher() *Hasher { return v.hasher }
 
 // Name is the vault's name.
-func (v *Vault) Name() string { return v.keys.Name }
+func (v *Vault) Name() string { return v.ring.Name }
 
 // SigningKey is the checkpoint signing key.
 func (v *Vault) SigningKey() ed25519.PrivateKey { return v.signingKey }
 
 // Recipient is the vault's own age recipient.
-func (v *Vault) Recipient() string { return v.identity.Recipient().String() }
+func (v *Vault) Recipient() string { return v.keyset.Load().current.Recipient().String() }
 
 // Rules are the deadline rules in force.
 func (v *Vault) Rules() DeadlineRules { return v.rules }
@@ -321,8 +336,12 @@ func (v *Vault) Rules() DeadlineRules { return v.rules }
 // Now is the vault's clock.
 func (v *Vault) Now() time.Time { return v.opts.Now().UTC() }
 
+func (v *Vault) stripe(id string) int {
+	return int(maphash.String(v.lockSeed, id) % uint64(len(v.locks)))
+}
+
 func (v *Vault) lock(id string) func() {
-	m := &v.locks[maphash.String(v.lockSeed, id)%uint64(len(v.locks))]
+	m := &v.locks[v.stripe(id)]
 	m.Lock()
 	return m.Unlock
 }
@@ -344,7 +363,7 @@ func (v *Vault) bootstrap(rootUnit, password string) error {
 	_, err = v.log.Append(&audit.Entry{
 		RequestID: audit.NewRequestID(),
 		Action:    "vault.init",
-		Object:    &audit.Object{Type: "vault", ID: v.keys.Name},
+		Object:    &audit.Object{Type: "vault", ID: v.ring.Name},
 		Decision:  audit.Allow,
 		Status:    200,
 		Details:   map[string]any{"admin_user_id": u.ID, "root_unit": rootUnit},

@@ -105,7 +105,7 @@ func (v *Vault) newEvent(m *Meta, ev Event, text EventText) (Event, store.Op, er
 		ev.Time = v.Now()
 	}
 	if text != (EventText{}) {
-		sealed, err := sealBytes(mustJSON(text), v.recipients)
+		sealed, err := v.seal(mustJSON(text))
 		if err != nil {
 			return ev, store.Op{}, err
 		}
@@ -140,7 +140,7 @@ func (v *Vault) Events(id string) ([]OpenedEvent, error) {
 	for _, e := range evs {
 		oe := OpenedEvent{Event: e}
 		if len(e.Sealed) > 0 {
-			pt, err := openBytes(e.Sealed, v.identity)
+			pt, err := v.open(e.Sealed)
 			if err != nil {
 				return nil, err
 			}

@@ -42,6 +42,12 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdSweep(rest, getenv, stdout, stderr)
 	case "analysis":
 		return cmdAnalysis(rest, getenv, stdout, stderr)
+	case "keys":
+		return cmdKeys(rest, getenv, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, getenv, stdout, stderr)
+	case "restore":
+		return cmdRestore(rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pvault", version)
 		return nil
@@ -72,6 +78,10 @@ commands:
   analysis train --data FILE.jsonl --out MODEL       train a classifier (default data: the shipped corpus)
   analysis eval --data FILE.jsonl [--model MODEL]    per-class precision/recall/F1, macro-F1, confusion matrix
   analysis retrain --data DIR                        retrain a stopped vault's classifier with officers' corrections
+  keys rotate --data DIR [--add-recovery age1…] [--remove-recovery age1…] [--keep-identity]
+  keys passphrase --data DIR --new-passphrase-file F
+  backup --data DIR --out FILE | backup --url URL --token-file F --out FILE
+  restore --data EMPTYDIR --from FILE --identity KEYFILE
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,

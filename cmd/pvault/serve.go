@@ -65,6 +65,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer v.Close()
+	if err := v.ResumeJobs(); err != nil {
+		logger.Error("resume background jobs", "err", err)
+	}
 	if msg := v.Log().Broken(); msg != "" {
 		logger.Error("the audit log does not match its latest checkpoint; the vault will not record or serve requests until this is resolved", "problem", msg)
 	}

@@ -203,3 +203,22 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (b badgerLogger) Infof(f string, a ...any)  {}
 func (b badgerLogger) Debugf(f string, a ...any) {}
+
+// Backuper is a store that can write a consistent snapshot of itself.
+type Backuper interface {
+	Backup(w interface{ Write([]byte) (int, error) }) (uint64, error)
+}
+
+// RestoreBadger creates a store in dir (which must hold none) from a backup
+// written by Backup, encrypted at rest with key, synced.
+func RestoreBadger(dir string, key []byte, r interface{ Read([]byte) (int, error) }) error {
+	b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key})
+	if err != nil {
+		return err
+	}
+	if err := b.db.Load(r, 256); err != nil {
+		b.Close()
+		return fmt.Errorf("restore store: %w", err)
+	}
+	return b.Close()
+}

@@ -1,0 +1,314 @@
+package analysis
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The risk tests pin the levels of issue 7 on texts written for the test:
+// critical for threats of self-harm or violence and imminent mass action,
+// high for groups, escalation and repeats, medium for distress, low for the
+// rest; and the trigger words that must not make a text critical when used
+// harmlessly. Helpers are prefixed an.
+
+// anRiskCases are texts with their expected level and a substring one of the
+// reasons must contain ("" for no reason at all).
+var anRiskCases = []struct {
+	name   string
+	text   string
+	group  int
+	level  string
+	reason string
+}{
+	// Critical: self-harm.
+	{"self-harm 跳楼", "工资再拖下去，我只能跳楼了。", 1, Critical, "threat of self-harm: 跳楼"},
+	{"self-harm 农药", "实在走投无路，我就当着你们的面喝农药。", 1, Critical, "农药"},
+	{"self-harm 农药 bought", "农药我已经买好了，放在包里，不给钱我就喝。", 1, Critical, "农药"},
+	{"self-harm 割腕", "你们再推来推去，我就在信访室割腕。", 1, Critical, "threat of self-harm: 割腕"},
+	{"self-harm 烧炭", "炭和炉子我都准备好了，准备烧炭，反正活着也没意思。", 1, Critical, "烧炭"},
+	{"self-harm 爬塔吊", "这周再不结账，我们就爬塔吊，不给钱绝不下来。", 1, Critical, "塔吊"},
+	// Critical: violence.
+	{"violence 拿刀", "包工头要是再躲着不见，我就拿刀去找他。", 1, Critical, "threat of violence: 拿刀"},
+	{"violence 同归于尽", "逼急了我就和那个老板同归于尽。", 1, Critical, "同归于尽"},
+	{"violence 泼汽油", "汽油我买好了，不给说法就去项目部泼汽油。", 1, Critical, "汽油"},
+	{"violence 放火", "再不给钱，我就去工地放火。", 1, Critical, "threat of violence: 放火"},
+	// Critical: imminent mass action.
+	{"mass action 明天堵路", "明天我们全体工友去堵路，让大家都看看。", 1, Critical, "imminent mass action: 堵路"},
+	{"mass action 下周一拉横幅", "下周一我们在集团门口拉横幅讨说法。", 1, Critical, "拉横幅"},
+	// High.
+	{"group of 12 via group_size", "班组工资三个月没有发放，请求尽快结清。", 12, High, "group of 12"},
+	{"group of 12 in the text", "我们班组一共十二个人，三个月工资没有发放。", 1, High, "group of 12"},
+	{"escalation 去北京上访", "这件事再不解决，我就去北京上访。", 1, High, "escalation to higher authorities: 北京"},
+	{"media 找记者曝光", "再不处理，我就找记者曝光你们。", 1, High, "threatens media exposure: 记者"},
+	{"repeat 第三次反映", "这已经是我第三次反映这件事了，问题还是没有解决。", 1, High, "repeated unresolved petition: 第三次"},
+	// Medium.
+	{"urgency 急需 看病", "家里老人病了，急需这笔钱去医院看病。", 1, Medium, "distress or urgency: 急需"},
+	// Low.
+	{"ordinary", "小区东门的路灯坏了半个月，晚上出入不方便，请安排维修。", 1, Low, ""},
+	{"ordinary inquiry", "想咨询一下职工疗养的报名时间和条件。", 1, Low, ""},
+}
+
+// anHardNegatives use trigger words harmlessly: none may be critical.
+var anHardNegatives = []struct{ name, text string }{
+	{"跳楼价", "楼下商铺整天用喇叭喊跳楼价清仓，吵得孩子没法写作业。"},
+	{"楼顶漏水", "我家住顶楼，楼顶漏水好几年了，一下雨卧室就滴水。"},
+	{"安全网", "脚手架外侧没挂安全网，防止工人跳下或坠落的措施一样都没有。"},
+	{"农药厂污染", "村边的农药厂污染了灌溉渠，稻田里一股怪味。"},
+	{"past threat of others", "去年有人扬言跳楼被拘留了，我们只想依法依规反映问题。"},
+	{"negated 堵路", "我们不会采取过激行为，也不会去堵路，只希望公司尽快发工资。"},
+	{"刀具管理", "食堂刀具管理不规范，用完随手放在窗口台面上。"},
+	{"菜刀 in a canteen complaint", "食堂刀具管理不规范，菜刀用完随手放在打饭窗口台面上。"},
+	{"消防通道被堵", "宿舍楼的消防通道被堵，纸箱杂物堆到了楼梯口。"},
+	{"拉横幅庆祝", "项目封顶那天，公司组织大家拉横幅庆祝，拍了合影。"},
+	{"集体户口", "我是集体户口，单位说办不了购房资格证明。"},
+	{"消防演练放火", "公司组织消防演练，在空地上放火模拟火灾，浓烟飘进了小区。"},
+	{"柴油发电机", "工地的柴油发电机整夜响个不停，楼上住户睡不着。"},
+}
+
+func TestScoreRiskLevels(t *testing.T) {
+	for _, tt := range anRiskCases {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ScoreRisk(RiskInput{Text: tt.text, GroupSize: tt.group})
+			if r.Level != tt.level {
+				t.Errorf("level = %s, want %s (reasons %q)", r.Level, tt.level, r.Reasons)
+			}
+			if tt.reason == "" {
+				if len(r.Reasons) != 0 {
+					t.Errorf("reasons = %q, want none", r.Reasons)
+				}
+			} else if !anAnyContains(r.Reasons, tt.reason) {
+				t.Errorf("reasons = %q, want one containing %q", r.Reasons, tt.reason)
+			}
+			if r.Reasons == nil {
+				t.Error("reasons is nil, want an empty list")
+			}
+			anCheckScore(t, r)
+		})
+	}
+}
+
+func TestScoreRiskHardNegatives(t *testing.T) {
+	for _, tt := range anHardNegatives {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ScoreRisk(RiskInput{Text: tt.text, GroupSize: 1})
+			if r.Level == Critical {
+				t.Errorf("level critical for a harmless text (reasons %q)", r.Reasons)
+			}
+			anCheckScore(t, r)
+		})
+	}
+}
+
+// TestScoreRiskOrderOfLevels: the score grows with the level, so that
+// sorting by score puts the critical petitions first.
+func TestScoreRiskOrderOfLevels(t *testing.T) {
+	minOf, maxOf := map[string]int{}, map[string]int{}
+	for _, tt := range anRiskCases {
+		r := ScoreRisk(RiskInput{Text: tt.text, GroupSize: tt.group})
+		if v, ok := minOf[r.Level]; !ok || r.Score < v {
+			minOf[r.Level] = r.Score
+		}
+		maxOf[r.Level] = max(maxOf[r.Level], r.Score)
+	}
+	levels := []string{Low, Medium, High, Critical}
+	for i := 1; i < len(levels); i++ {
+		lo, hi := levels[i-1], levels[i]
+		if maxOf[lo] > minOf[hi] {
+			t.Errorf("a %s text scores %d, above a %s text's %d", lo, maxOf[lo], hi, minOf[hi])
+		}
+	}
+	if maxOf[Low] != 0 {
+		t.Errorf("an ordinary text scores %d, want 0", maxOf[Low])
+	}
+}
+
+func TestScoreRiskRepeats(t *testing.T) {
+	const text = "小区东门的路灯坏了半个月，晚上出入不方便，请安排维修。"
+	for _, tt := range []struct {
+		name                string
+		repeats, unresolved int
+		level, reason       string
+	}{
+		{"none", 0, 0, Low, ""},
+		{"one earlier, resolved", 1, 0, Medium, "2nd petition on the same matter"},
+		{"one earlier, open", 1, 1, High, "2nd petition on the same matter"},
+		{"two earlier, one open", 2, 1, High, "3rd petition on the same matter"},
+		{"three earlier", 3, 3, High, "4th petition on the same matter"},
+		{"ten earlier", 10, 0, Medium, "11th petition on the same matter"},
+		{"eleven earlier", 11, 0, Medium, "12th petition on the same matter"},
+		{"twenty earlier", 20, 20, High, "21st petition on the same matter"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ScoreRisk(RiskInput{Text: text, GroupSize: 1, Repeats: tt.repeats, Unresolved: tt.unresolved})
+			if r.Level != tt.level {
+				t.Errorf("level = %s, want %s (reasons %q)", r.Level, tt.level, r.Reasons)
+			}
+			if tt.reason != "" && !anAnyContains(r.Reasons, tt.reason) {
+				t.Errorf("reasons = %q, want %q", r.Reasons, tt.reason)
+			}
+			anCheckScore(t, r)
+		})
+	}
+	// A repeat raises the score of any text, and more repeats raise it more
+	// (until the cap).
+	for _, tt := range anRiskCases {
+		base := ScoreRisk(RiskInput{Text: tt.text, GroupSize: tt.group})
+		once := ScoreRisk(RiskInput{Text: tt.text, GroupSize: tt.group, Repeats: 1, Unresolved: 1})
+		twice := ScoreRisk(RiskInput{Text: tt.text, GroupSize: tt.group, Repeats: 2, Unresolved: 2})
+		// A text that already says it is a repeat ("第三次") scores the
+		// same with a linked repeat: the same fact is counted once.
+		textSaysRepeat := anAnyContains(base.Reasons, "repeated unresolved petition")
+		if once.Score < base.Score || (base.Score < 100 && once.Score == base.Score && !textSaysRepeat) {
+			t.Errorf("%s: score with a repeat %d, without %d", tt.name, once.Score, base.Score)
+		}
+		if once.Score < 100 && twice.Score <= once.Score {
+			t.Errorf("%s: score with two repeats %d, with one %d", tt.name, twice.Score, once.Score)
+		}
+		if rank(once.Level) < rank(base.Level) || rank(once.Level) < rank(High) {
+			t.Errorf("%s: level with an open repeat %s, without %s", tt.name, once.Level, base.Level)
+		}
+	}
+}
+
+func TestScoreRiskScoreRange(t *testing.T) {
+	everything := "明天我们两百多人去堵国道、到集团门口拉横幅，不给钱我就跳楼，拿刀和他同归于尽，" +
+		"再去北京上访，找记者曝光，这是第五次反映了，孩子看病急需用钱。"
+	r := ScoreRisk(RiskInput{Text: everything, GroupSize: 500, Repeats: 9, Unresolved: 9})
+	if r.Level != Critical || r.Score != 100 {
+		t.Errorf("everything at once: %s %d, want critical 100", r.Level, r.Score)
+	}
+	for _, in := range []RiskInput{{}, {Text: ""}, {GroupSize: -5}, {Repeats: -1, Unresolved: -1}, {GroupSize: 1 << 30}} {
+		r := ScoreRisk(in)
+		anCheckScore(t, r)
+	}
+}
+
+// TestScoreRiskReasonsVocabulary: reasons are stored in clear as metadata
+// and listed with summaries, so they may hold the fixed trigger words and
+// templates only: never a name, a place or a date from the text (DESIGN.md:
+// "plaintext metadata holds no names … or petition text").
+func TestScoreRiskReasonsVocabulary(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		secrets    []string // what must not appear in any reason
+	}{
+		{"date of a mass action", "3月5日上午我们到集团门口拉横幅。", []string{"3", "5", "月", "日"}},
+		{"hour of a mass action", "下周三早上8点我们去项目部门口静坐。", []string{"8"}},
+		{"date of a collective petition", "我们一百多个工人12月20日集体去省政府上访。", []string{"12", "20"}},
+		{"date inside a climbing threat", "我们爬上塔吊，3月5日前不结清工资就不下来。", []string{"3", "5", "结清工资"}},
+		{"name inside a climbing threat", "我要爬上王建国工地的塔吊不下来。", []string{"王建国"}},
+		{"name inside a jumping threat", "我就从王建国家楼顶跳下去。", []string{"王建国"}},
+		{"name inside a rooftop threat", "上楼顶找王建国要钱，不给就跳。", []string{"王建国", "要钱"}},
+		{"name inside a violence threat", "拿起钢管去王建国家找他算账。", []string{"王建国"}},
+		{"surname inside a violence threat", "我要把姓王的经理推下去。", []string{"姓王", "经理"}},
+		{"name inside a blockade", "明天我们去堵王建国家门口。", []string{"王建国"}},
+		{"name inside a sealing threat", "我们要把李明华的办公室封了。", []string{"李明华"}},
+		{"gate number inside a blockade", "明天要去堵住5号门口。", []string{"5"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ScoreRisk(RiskInput{Text: tt.text, GroupSize: 1})
+			if r.Level == Low {
+				t.Fatalf("level low for a threat (reasons %q)", r.Reasons)
+			}
+			for _, reason := range r.Reasons {
+				if anAllowedDigits.MatchString(reason) {
+					continue // "group of N", "Nth petition on the same matter"
+				}
+				for _, s := range tt.secrets {
+					if strings.Contains(reason, s) {
+						t.Errorf("reason %q holds %q from the text", reason, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+// anAllowedDigits are the reasons whose numbers are counts, not text.
+var anAllowedDigits = regexp.MustCompile(`^(group of [0-9]+|[0-9]+(st|nd|rd|th) petition on the same matter)$`)
+
+func TestPeopleInText(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want int
+	}{
+		{"我们十二个人", 12},
+		{"三十多名工人", 30},
+		{"两百多人", 200},
+		{"1200名职工", 1200},
+		{"一百二十户居民", 120},
+		{"二十五位员工", 25},
+		{"五个工友和十二个人", 12},
+		{"没有人数", 0},
+		{"工资三千元", 0},
+		{"99999人", 99999},
+		{"100000人", 0}, // implausible: ignored
+	} {
+		if got := peopleInText(tt.text); got != tt.want {
+			t.Errorf("peopleInText(%q) = %d, want %d", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		want int
+	}{
+		{"十二", 12}, {"三十", 30}, {"两百", 200}, {"1200", 1200}, {"十", 10}, {"五", 5},
+		{"二十五", 25}, {"一百二十", 120}, {"三百零", 300}, {"07", 7},
+	} {
+		if got := parseCount(tt.s); got != tt.want {
+			t.Errorf("parseCount(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th",
+		21: "21st", 22: "22nd", 23: "23rd", 101: "101st", 111: "111th", 112: "112th"} {
+		if got := ordinal(n); got != want {
+			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestCanonicalTime(t *testing.T) {
+	for in, want := range map[string]string{
+		"明天": "明天", "下周": "下周", "3月5日": "a set day and hour", "三月五号": "a set day and hour",
+		"早上8点": "a set day and hour", "5号晚": "a set day and hour",
+	} {
+		if got := canonicalTime(in); got != want {
+			t.Errorf("canonicalTime(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func anAnyContains(xs []string, sub string) bool {
+	for _, x := range xs {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// anCheckScore checks the invariants of any assessment.
+func anCheckScore(tb testing.TB, r Risk) {
+	tb.Helper()
+	if r.Score < 0 || r.Score > 100 {
+		tb.Errorf("score %d outside 0–100", r.Score)
+	}
+	switch r.Level {
+	case Low, Medium, High, Critical:
+	default:
+		tb.Errorf("level %q", r.Level)
+	}
+	if r.Level == Low && len(r.Reasons) > 0 {
+		tb.Errorf("low with reasons %q", r.Reasons)
+	}
+	if r.Level != Low && len(r.Reasons) == 0 {
+		tb.Errorf("level %s without a reason", r.Level)
+	}
+}

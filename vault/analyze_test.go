@@ -1,0 +1,536 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"pvault/analysis"
+	"pvault/audit"
+	"pvault/policy"
+	"pvault/vault/store"
+)
+
+// Intake analysis in the vault (issue 7): category, risk, duplicates and
+// the critical alert are computed on the decrypted text at creation, and
+// only results and keyed hashes are stored. Helpers are prefixed an.
+
+// anClock is a settable clock.
+type anClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *anClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *anClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// anVault is an open vault with a registrar and a supervisor.
+type anVault struct {
+	v     *Vault
+	dir   string
+	opts  Options
+	clock *anClock
+	reg   *User
+	sup   *User
+}
+
+func anEntry(action string) *audit.Entry {
+	return &audit.Entry{RequestID: audit.NewRequestID(), Action: action, Decision: audit.Allow, Status: 200}
+}
+
+func anOpen(tb testing.TB) *anVault {
+	tb.Helper()
+	clk := &anClock{t: time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)}
+	opts := Options{Argon2: Argon2Params{Memory: 64, Time: 1, Threads: 1}, Now: clk.Now}
+	dir := tb.TempDir()
+	if _, err := Init(dir, InitOptions{AdminPassword: "an-admin-password-1", Options: opts}); err != nil {
+		tb.Fatalf("Init: %v", err)
+	}
+	a := &anVault{dir: dir, opts: opts, clock: clk}
+	a.reopen(tb)
+	tb.Cleanup(func() {
+		if a.v != nil {
+			a.v.Close()
+		}
+	})
+	var err error
+	if a.reg, _, err = a.v.CreateUser(NewUser{Username: "an.reg", Password: "an-password-long-enough", Unit: "group/east",
+		Roles: []string{policy.RoleRegistrar}}, anEntry("user.create")); err != nil {
+		tb.Fatal(err)
+	}
+	if a.sup, _, err = a.v.CreateUser(NewUser{Username: "an.sup", Password: "an-password-long-enough", Unit: "group/east",
+		Roles: []string{policy.RoleSupervisor}}, anEntry("user.create")); err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+// reopen closes the vault (if open) and opens it again.
+func (a *anVault) reopen(tb testing.TB) {
+	tb.Helper()
+	if a.v != nil {
+		if err := a.v.Close(); err != nil {
+			tb.Fatalf("Close: %v", err)
+		}
+		a.v = nil
+	}
+	v, err := Open(a.dir, a.opts)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	a.v = v
+}
+
+func (a *anVault) create(tb testing.TB, in NewPetition) *Meta {
+	tb.Helper()
+	a.clock.Add(time.Minute)
+	c, err := a.v.CreatePetition(in, a.reg, anEntry("petition.create"))
+	if err != nil {
+		tb.Fatalf("CreatePetition: %v", err)
+	}
+	return c.Meta
+}
+
+func anPetition(title, content, idNumber, phone string) NewPetition {
+	return NewPetition{Unit: "group/east/site-3", Channel: "letter", Title: title, Content: content,
+		Petitioner: &Petitioner{Name: "某某", IDNumber: idNumber, Phone: phone}, GroupSize: 1}
+}
+
+const (
+	anWageTitle = "三号工地拖欠钢筋班组工资"
+	anWage      = "我们是三号工地钢筋班组的工人，从去年十月干到今年一月，项目部和包工头一直拖欠工资，一共欠十一万六千元。" +
+		"我们到项目部询问过，对方说等工程款到账就发，到现在一分钱都没有拿到。请集团督促项目部尽快结清工资。"
+	// anWageAgain is anWage resubmitted with small edits.
+	anWageAgain = "我们是三号工地钢筋班组的工人，从去年十月一直干到今年一月，项目部和包工头拖欠工资，一共欠十一万六千元。" +
+		"我们到项目部问过好几回，对方说等工程款到账就发，到现在一分钱都没有拿到。恳请集团督促项目部尽快结清工资。"
+	anNoise     = "小区旁边的搅拌站每天凌晨三点开始作业，噪音很大，灰尘也多，家里窗户都不敢开，希望有关部门管一管。"
+	anCanteen   = "职工食堂的饭菜价格今年涨了不少，分量却越来越少，希望工会了解一下情况，听听职工的意见。"
+	anThreat    = "工资拖了整整半年，家里已经揭不开锅，再不给钱我就从项目部楼顶跳下去。"
+	anPersonID  = "510104199001011234"
+	anPersonID2 = "110101198507074321"
+)
+
+func TestAnalyzeAtIntake(t *testing.T) {
+	a := anOpen(t)
+	first := a.create(t, anPetition(anWageTitle, anWage, anPersonID, "13800000001"))
+	if c := first.Category; c == nil || c.Source != "model" || c.Label != "wage_arrears" || c.Confidence <= 0 || c.Confidence > 1 {
+		t.Errorf("category %+v, want wage_arrears from the model", c)
+	} else if c.NeedsReview != (c.Confidence < ReviewBelow) {
+		t.Errorf("needs_review %v at confidence %v", c.NeedsReview, c.Confidence)
+	}
+	if r := first.Risk; r == nil || !slices.Contains([]string{"low", "medium", "high", "critical"}, r.Level) || r.Score < 0 || r.Score > 100 || r.Reasons == nil {
+		t.Errorf("risk %+v", r)
+	}
+	if first.Duplicates == nil || len(first.Duplicates) != 0 {
+		t.Errorf("first petition duplicates %v, want an empty list", first.Duplicates)
+	}
+
+	// The same matter again, lightly edited, by someone else: linked by
+	// content, and its risk is raised.
+	again := a.create(t, anPetition(anWageTitle, anWageAgain, anPersonID2, "13900000002"))
+	if len(again.Duplicates) != 1 || again.Duplicates[0].ID != first.ID || again.Duplicates[0].Similarity < analysis.DupThreshold || again.Duplicates[0].Similarity > 1 {
+		t.Errorf("resubmission duplicates %+v, want [%s ≥ %.2f]", again.Duplicates, first.ID, analysis.DupThreshold)
+	}
+	if again.Risk.Score <= first.Risk.Score || !slices.Contains(again.Risk.Reasons, "2nd petition on the same matter") {
+		t.Errorf("resubmission risk %+v, first %+v: want a higher score and the repeat reason", again.Risk, first.Risk)
+	}
+	if rank := map[string]int{"low": 0, "medium": 1, "high": 2, "critical": 3}; rank[again.Risk.Level] < rank["high"] {
+		t.Errorf("resubmission of an open matter at level %s, want high or more", again.Risk.Level)
+	}
+
+	// The same petitioner (ID number) about something else: linked whatever
+	// the wording.
+	same := a.create(t, anPetition("搅拌站凌晨施工扰民", anNoise, anPersonID, "13700000003"))
+	ids := anDupIDs(same.Duplicates)
+	if !slices.Contains(ids, first.ID) {
+		t.Errorf("same petitioner: duplicates %+v, want %s", same.Duplicates, first.ID)
+	}
+	if slices.Contains(ids, again.ID) {
+		t.Errorf("same petitioner: %s linked, but it is someone else's and about wages", again.ID)
+	}
+	if same.Category == nil || same.Category.Label != "construction_nuisance" {
+		t.Errorf("noise petition category %+v", same.Category)
+	}
+	// The same phone with another ID number links too; spacing and a +86
+	// prefix do not matter.
+	byPhone := a.create(t, anPetition("食堂饭菜涨价", anCanteen, "", "+86 139-0000-0002"))
+	if !slices.Contains(anDupIDs(byPhone.Duplicates), again.ID) {
+		t.Errorf("same phone: duplicates %+v, want %s", byPhone.Duplicates, again.ID)
+	}
+
+	// An unrelated petition by someone new is linked to nothing.
+	other := a.create(t, anPetition("食堂饭菜涨价分量少", anCanteen, "330102199203035678", "13600000004"))
+	if len(other.Duplicates) != 1 || other.Duplicates[0].ID != byPhone.ID {
+		// byPhone has the same text: the only near duplicate.
+		t.Errorf("canteen petition duplicates %+v, want only %s (same text)", other.Duplicates, byPhone.ID)
+	}
+	unrelated := a.create(t, anPetition("咨询职工疗养报名", "想咨询一下今年职工疗养的报名时间和条件，退休职工能不能参加。", "440101197001011111", "13500000005"))
+	if len(unrelated.Duplicates) != 0 {
+		t.Errorf("unrelated petition duplicates %+v, want none", unrelated.Duplicates)
+	}
+	if unrelated.Risk.Level != "low" || unrelated.Risk.Score != 0 {
+		t.Errorf("unrelated petition risk %+v, want low 0", unrelated.Risk)
+	}
+
+	// What the caller got is what is stored.
+	for _, m := range []*Meta{first, again, same, other} {
+		got, err := a.v.Meta(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got.Category != *m.Category || got.Risk.Score != m.Risk.Score || !slices.Equal(got.Risk.Reasons, m.Risk.Reasons) ||
+			!slices.Equal(got.Duplicates, m.Duplicates) {
+			t.Errorf("stored analysis of %s differs: %+v %+v %+v", m.ID, got.Category, got.Risk, got.Duplicates)
+		}
+	}
+}
+
+func anDupIDs(ds []Duplicate) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+// TestAnalyzeRepeatsRaiseRisk: each further petition on the same matter
+// raises the score and names its rank.
+func TestAnalyzeRepeatsRaiseRisk(t *testing.T) {
+	a := anOpen(t)
+	prev := -1
+	for i, want := range []string{"", "2nd petition on the same matter", "3rd petition on the same matter", "4th petition on the same matter"} {
+		m := a.create(t, anPetition(anWageTitle, anWage, "", ""))
+		if len(m.Duplicates) != i {
+			t.Errorf("petition %d: %d duplicates, want %d", i+1, len(m.Duplicates), i)
+		}
+		if want != "" && !slices.Contains(m.Risk.Reasons, want) {
+			t.Errorf("petition %d: reasons %q, want %q", i+1, m.Risk.Reasons, want)
+		}
+		if m.Risk.Score <= prev && m.Risk.Score < 100 {
+			t.Errorf("petition %d: score %d, not above %d", i+1, m.Risk.Score, prev)
+		}
+		prev = m.Risk.Score
+	}
+}
+
+func TestAnalyzeCriticalAlert(t *testing.T) {
+	a := anOpen(t)
+	calm := a.create(t, anPetition("咨询职工疗养报名", "想咨询一下今年职工疗养的报名时间和条件。", "", ""))
+	crit := a.create(t, anPetition("半年工资未发", anThreat, anPersonID, ""))
+	if crit.Risk.Level != "critical" || crit.Risk.Score < 50 {
+		t.Fatalf("risk %+v, want critical", crit.Risk)
+	}
+	alerts, err := a.v.Alerts(AlertCritical, func(*Alert) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].PetitionID != crit.ID || alerts[0].Unit != "group/east/site-3" || alerts[0].Kind != AlertCritical ||
+		!alerts[0].Since.Equal(crit.CreatedAt) {
+		t.Errorf("critical alerts %+v, want one for %s since its creation", alerts, crit.ID)
+	}
+	evs, err := a.v.Events(crit.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Type != "alert" || evs[0].Action != AlertCritical || evs[0].ActorKind != "system" || !evs[0].Time.Equal(crit.CreatedAt) {
+		t.Errorf("events %+v, want one alert event at creation", evs)
+	}
+	if evs, _ := a.v.Events(calm.ID); len(evs) != 0 {
+		t.Errorf("a calm petition has events %+v", evs)
+	}
+	if all, _ := a.v.Alerts("", func(a *Alert) bool { return a.PetitionID == calm.ID }); len(all) != 0 {
+		t.Errorf("a calm petition has alerts %+v", all)
+	}
+}
+
+// anMarkers are texts that must never be stored in clear.
+var anMarkers = []string{"ANMARK-c0ffee-41", "安测标记壬癸子丑"}
+
+// anShingleBytes returns, for each character bigram of text, its bytes in
+// UTF-8 and as the cipher input block of the shingler (two little-endian
+// code points).
+func anShingleBytes(text string) [][]byte {
+	var out [][]byte
+	rs := []rune(text)
+	for i := 1; i < len(rs); i++ {
+		if rs[i-1] < 0x80 || rs[i] < 0x80 {
+			continue // short ASCII pairs would match by chance
+		}
+		out = append(out, []byte(string(rs[i-1:i+1])))
+		var in [8]byte
+		binary.LittleEndian.PutUint32(in[0:], uint32(rs[i-1]))
+		binary.LittleEndian.PutUint32(in[4:], uint32(rs[i]))
+		out = append(out, in[:])
+	}
+	return out
+}
+
+func TestAnalyzeStoredSignaturesHoldNoText(t *testing.T) {
+	a := anOpen(t)
+	content := anWage + anMarkers[0] + anMarkers[1]
+	m := a.create(t, anPetition(anWageTitle, content, anPersonID, "13800000001"))
+	text := analysis.JoinText(anWageTitle, content, "")
+	needles := anShingleBytes(text)
+	for _, mk := range anMarkers {
+		needles = append(needles, []byte(mk))
+	}
+	sigs, bands := 0, 0
+	err := a.v.Store().View(func(r store.Reader) error {
+		return r.Scan(store.ScanOptions{}, func(k, val []byte) error {
+			isSig, isBand := bytes.HasPrefix(k, []byte("ds/")), bytes.HasPrefix(k, []byte("dx/"))
+			for _, mk := range anMarkers {
+				if bytes.Contains(k, []byte(mk)) || bytes.Contains(val, []byte(mk)) {
+					t.Errorf("marker %q in clear under %q", mk, anPrintable(k))
+				}
+			}
+			if !isSig && !isBand {
+				return nil
+			}
+			for _, n := range needles {
+				if bytes.Contains(k, n) || bytes.Contains(val, n) {
+					t.Errorf("%q holds a shingle of the text in clear: %q", anPrintable(k), n)
+				}
+			}
+			switch {
+			case isSig:
+				sigs++
+				if string(k) != "ds/"+m.ID || len(val) != 4*analysis.SigLen {
+					t.Errorf("signature key %q with %d bytes", k, len(val))
+				}
+			case isBand:
+				bands++
+				if len(k) != 3+1+8+26 || string(k[12:]) != m.ID || len(val) != 0 || int(k[3]) >= analysis.Bands {
+					t.Errorf("band key %x (%d bytes) with %d value bytes", k, len(k), len(val))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sigs != 1 || bands != analysis.Bands {
+		t.Errorf("%d signatures and %d band keys, want 1 and %d", sigs, bands, analysis.Bands)
+	}
+	// The signature is keyed: the vault's shingler reproduces it, a
+	// shingler under any other key does not.
+	var stored []byte
+	a.v.Store().View(func(r store.Reader) error {
+		stored, _ = r.Get(sigKey(m.ID))
+		return nil
+	})
+	mine := a.v.shingler.Sign(text)
+	if !bytes.Equal(stored, mine.Bytes()) {
+		t.Error("stored signature is not the vault shingler's signature of the text")
+	}
+	guess := analysis.NewShingler(make([]byte, 16)).Sign(text)
+	if bytes.Equal(stored, guess.Bytes()) || analysis.Similarity(&mine, &guess) > 0.1 {
+		t.Error("stored signature matches one made under a zero key")
+	}
+	// The readable results hold none of the text either.
+	got, _ := a.v.Meta(m.ID)
+	for _, r := range got.Risk.Reasons {
+		for _, mk := range anMarkers {
+			if strings.Contains(r, mk) {
+				t.Errorf("risk reason %q holds a marker", r)
+			}
+		}
+	}
+}
+
+func anPrintable(k []byte) string {
+	if utf8.Valid(k) {
+		return string(k)
+	}
+	return string(k[:min(len(k), 4)]) + "…"
+}
+
+func TestAnalyzeCategorizeAndRetrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("retraining takes seconds")
+	}
+	a := anOpen(t)
+	content := anWage + anMarkers[0]
+	m := a.create(t, anPetition(anWageTitle, content, "", ""))
+	// A first correction, then a second that replaces it.
+	for _, label := range []string{"contract_payment", "discipline"} {
+		got, _, err := a.v.Act(m.ID, ActionInput{Action: ActCategorize, Label: label}, a.sup, anEntry("petition.categorize"))
+		if err != nil {
+			t.Fatalf("categorize %s: %v", label, err)
+		}
+		if *got.Category != (Category{Label: label, Confidence: 1, Source: "officer"}) {
+			t.Errorf("category after categorize %+v", got.Category)
+		}
+	}
+	stored, _ := a.v.Meta(m.ID)
+	if stored.Category.Source != "officer" || stored.Category.Label != "discipline" {
+		t.Errorf("stored category %+v", stored.Category)
+	}
+	want := analysis.JoinText(anWageTitle, content, "")
+	corr, err := a.v.Corrections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(corr) != 1 || corr[0] != (Correction{Text: want, Label: "discipline"}) {
+		t.Fatalf("corrections %+v, want one: the text relabelled discipline", corr)
+	}
+	// Sealed: nothing of the text or the label's record in clear.
+	err = a.v.Store().View(func(r store.Reader) error {
+		return r.Scan(store.ScanOptions{}, func(k, val []byte) error {
+			if bytes.Contains(k, []byte(anMarkers[0])) || bytes.Contains(val, []byte(anMarkers[0])) {
+				t.Errorf("marker in clear under %q", anPrintable(k))
+			}
+			if bytes.HasPrefix(k, []byte("cx/")) && (bytes.Contains(val, []byte("discipline")) || !bytes.HasPrefix(val, []byte("age-encryption.org/v1\n"))) {
+				t.Errorf("correction %q is not sealed", k)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Retraining uses the correction: the model's digest is that of the
+	// shipped train split plus the corrected text.
+	ex, err := analysis.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := append(analysis.Docs(analysis.Split(ex, "train")), analysis.Doc{Text: want, Label: "discipline"})
+	before := a.v.Model().Digest
+	n, err := a.v.Retrain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("Retrain used %d corrections, want 1", n)
+	}
+	after := a.v.Model()
+	if after.Digest == before || after.Digest != analysis.DocsDigest(docs, analysis.TrainOptions{}) {
+		t.Errorf("retrained model digest %s, want that of the train split plus the correction", after.Digest)
+	}
+	// The model is kept sealed in the data directory and used after a
+	// restart.
+	b, err := os.ReadFile(filepath.Join(a.dir, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("age-encryption.org/v1\n")) {
+		t.Errorf("%s is not an age file", ModelFile)
+	}
+	a.reopen(t)
+	if got := a.v.Model().Digest; got != after.Digest {
+		t.Errorf("after reopening, model digest %s, want the retrained %s", got, after.Digest)
+	}
+	// New petitions are classified by the retrained model.
+	p := a.create(t, anPetition(anWageTitle, anWageAgain, "", ""))
+	if want := a.v.Model().Predict(analysis.JoinText(anWageTitle, anWageAgain, "")); p.Category.Label != want.Label {
+		t.Errorf("category %+v, want the retrained model's %s", p.Category, want.Label)
+	}
+}
+
+// --- benchmark -----------------------------------------------------------
+
+// anSentences are the sentences of the shipped corpus.
+func anSentences(tb testing.TB) []string {
+	tb.Helper()
+	ex, err := analysis.Corpus()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, e := range ex {
+		for _, s := range strings.FieldsFunc(e.Text, func(r rune) bool { return strings.ContainsRune("。！？\n", r) }) {
+			if utf8.RuneCountInString(s) >= 8 {
+				out = append(out, s+"。")
+			}
+		}
+	}
+	return out
+}
+
+// anSyntheticText joins random corpus sentences to 300 characters: a text
+// on the same themes as real petitions but not a copy of any one of them.
+func anSyntheticText(rng *rand.Rand, sentences []string) string {
+	var b []rune
+	for len(b) < 300 {
+		b = append(b, []rune(sentences[rng.IntN(len(sentences))])...)
+	}
+	return string(b[:300])
+}
+
+// BenchmarkIntakeAnalysis measures classification, risk scoring and the
+// duplicate lookup of one petition with 100,000 petitions indexed. Issue 7
+// asks for at least 2,000 petitions/s on one core (≤ 500 µs/op): run with
+// -cpu 1.
+func BenchmarkIntakeAnalysis(b *testing.B) {
+	a := anOpen(b)
+	v := a.v
+	sentences := anSentences(b)
+	rng := rand.New(rand.NewPCG(7, 11))
+	const total, batch = 100_000, 1_000
+	now := v.Now().Add(-time.Hour)
+	for done := 0; done < total; done += batch {
+		err := v.Store().Update(func(tx store.Tx) error {
+			for range batch {
+				id := v.ids.next(now)
+				sig := v.shingler.Sign(anSyntheticText(rng, sentences))
+				if err := tx.Set(sigKey(id), sig.Bytes()); err != nil {
+					return err
+				}
+				for band, key := range sig.BandKeys() {
+					k := []byte("dx/")
+					k = append(k, byte(band))
+					k = binary.BigEndian.AppendUint64(k, key)
+					if err := tx.Set(append(k, id...), nil); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatalf("preload at %d: %v", done, err)
+		}
+	}
+	// Typical incoming petitions: eval-split texts of about 300 characters.
+	ex, _ := analysis.Corpus()
+	var texts []string
+	for _, e := range analysis.Split(ex, "eval") {
+		r := []rune(e.FullText())
+		for len(r) < 300 {
+			r = append(r, r...)
+		}
+		texts = append(texts, string(r[:300]))
+	}
+	dups := 0
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m := &Meta{ID: v.ids.next(v.Now()), GroupSize: 1}
+		if _, err := v.analyze(m, texts[i%len(texts)]); err != nil {
+			b.Fatal(err)
+		}
+		dups += len(m.Duplicates)
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "petitions/s")
+	b.ReportMetric(float64(dups)/float64(b.N), "dups/op")
+}
