@@ -48,6 +48,8 @@ type Config struct {
 	PublicSubmits, PublicLookups, PublicFailures int
 	// Metrics, when set, is fed by the server (else it makes its own).
 	Metrics *Metrics
+	// Pprof serves Go profiles at /debug/pprof/ to admins.
+	Pprof bool
 	// ArchiveRecipients are the age recipients of archive exports when a
 	// request names none (default: the vault's recovery recipients).
 	ArchiveRecipients []string
@@ -203,6 +205,9 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/admin/sweep", h("system.sweep", authed, s.sweep))
 
 	s.webRoutes(r)
+	if s.cfg.Pprof {
+		r.GET("/debug/pprof/*path", s.pprofHandler)
+	}
 
 	r.NoRoute(func(c *gin.Context) {
 		if isAPI(c.Request.URL.Path) {

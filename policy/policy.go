@@ -69,6 +69,7 @@ const (
 	AlertList   = "alert.list"
 
 	AnalysisManage = "analysis.manage"
+	SystemDebug    = "system.debug"
 )
 
 // Actions lists every action name a rule may use (besides * and family.*).
@@ -78,7 +79,7 @@ var Actions = []string{
 	"petition.accept", "petition.not_accept", "petition.transfer", "petition.assign",
 	"petition.extend", "petition.reply", "petition.review_reply", "petition.rereview_reply",
 	"petition.close", "petition.categorize", "petition.note",
-	AuditRead, StatsRead, SystemSweep, AlertList, AnalysisManage,
+	AuditRead, StatsRead, SystemSweep, AlertList, AnalysisManage, SystemDebug,
 }
 
 // Scopes a rule may use.
@@ -138,6 +139,7 @@ func DefaultRules() [][]string {
 		{"p", RoleAdmin, KeyManage, ScopeAll, "allow"},
 		{"p", RoleAdmin, SystemSweep, ScopeAll, "allow"},
 		{"p", RoleAdmin, AnalysisManage, ScopeAll, "allow"},
+		{"p", RoleAdmin, SystemDebug, ScopeAll, "allow"},
 		{"p", RoleRegistrar, PetitionCreate, ScopeUnit, "allow"},
 		{"p", RoleRegistrar, PetitionRead, ScopeRegistered, "allow"},
 		{"p", RoleRegistrar, PetitionList, ScopeRegistered, "allow"},

@@ -103,7 +103,7 @@ func roleAllows(role, act string, s situation) bool {
 	switch role {
 	case RoleAdmin:
 		// manage users, roles, policy (and units, keys); never petition content
-		return act == UserManage || act == PolicyManage || act == UnitManage || act == KeyManage || act == SystemSweep || act == AnalysisManage
+		return act == UserManage || act == PolicyManage || act == UnitManage || act == KeyManage || act == SystemSweep || act == AnalysisManage || act == SystemDebug
 	case RoleRegistrar:
 		switch act {
 		case PetitionCreate:

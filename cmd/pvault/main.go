@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdSweep(rest, getenv, stdout, stderr)
 	case "analysis":
 		return cmdAnalysis(rest, getenv, stdout, stderr)
+	case "config":
+		return cmdConfig(rest, getenv, stdout, stderr)
 	case "keys":
 		return cmdKeys(rest, getenv, stdout, stderr)
 	case "backup":
@@ -82,6 +84,7 @@ commands:
   keys passphrase --data DIR --new-passphrase-file F
   backup --data DIR --out FILE | backup --url URL --token-file F --out FILE
   restore --data EMPTYDIR --from FILE --identity KEYFILE
+  config check --config FILE                          validate a configuration file
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,

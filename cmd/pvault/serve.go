@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"pvault/api"
@@ -18,25 +17,36 @@ import (
 
 func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
-	data := fs.String("data", "", "data directory (PVAULT_DATA; default ./pvault-data)")
-	addr := fs.String("addr", "", "listen address (PVAULT_ADDR; default 127.0.0.1:8080)")
+	configPath := fs.String("config", "", "TOML configuration file (PVAULT_CONFIG); flags and environment override it")
+	fs.String("data", "", "data directory (PVAULT_DATA; default ./pvault-data)")
+	fs.String("addr", "", "listen address (PVAULT_ADDR; default 127.0.0.1:8080)")
 	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
-	passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	sweepEvery := fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
-	holidays := fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
-	requireTOTP := fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
-	totpRoles := fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
+	fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
+	fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
+	fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
+	fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
+	fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
+	fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
+	fs.String("tls-key", "", "TLS private key file")
+	fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ to admins")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	dir := orEnv(*data, "PVAULT_DATA", getenv, "./pvault-data")
-	listen := orEnv(*addr, "PVAULT_ADDR", getenv, "127.0.0.1:8080")
-	logger, err := newLogger(stderr, *logLevel)
+	conf, err := loadConfig(orEnv(*configPath, "PVAULT_CONFIG", getenv, ""))
 	if err != nil {
 		return err
 	}
-	pass, err := passphrase(*passFile, getenv)
+	conf.apply(fs, getenv)
+	if err := conf.check(); err != nil {
+		return err
+	}
+	dir, listen := conf.Data, conf.Addr
+	logger, err := newLogger(stderr, conf.LogLevel)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(conf.PassphraseFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -53,10 +63,10 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		}
 	}
 	metrics := api.NewMetrics()
-	vo := vault.Options{Passphrase: pass, Logger: logger}
+	vo := vault.Options{Passphrase: pass, Logger: logger, SessionTTL: conf.SessionTTL.Duration, Deadlines: conf.deadlineRules()}
 	vo.Audit.OnCommit = metrics.AuditHook()
-	if *holidays != "" {
-		if vo.Calendar, err = loadCalendar(*holidays); err != nil {
+	if conf.Holidays != "" {
+		if vo.Calendar, err = loadCalendar(conf.Holidays); err != nil {
 			return err
 		}
 	}
@@ -71,14 +81,13 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if msg := v.Log().Broken(); msg != "" {
 		logger.Error("the audit log does not match its latest checkpoint; the vault will not record or serve requests until this is resolved", "problem", msg)
 	}
-	cfg := api.Config{Vault: v, Logger: logger, Metrics: metrics}
-	if *totpRoles != "" {
-		for _, r := range strings.Split(*totpRoles, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				cfg.RequireTOTP = append(cfg.RequireTOTP, r)
-			}
-		}
-	} else if *requireTOTP {
+	cfg := api.Config{Vault: v, Logger: logger, Metrics: metrics, ArchiveRecipients: conf.ArchiveRecipients, Pprof: conf.Pprof,
+		LoginFailures: conf.Limits.LoginFailures, LockoutWindow: conf.Limits.LockoutWindow.Duration, ClientFailures: conf.Limits.ClientFailures,
+		PublicSubmits: conf.Limits.PublicSubmits, PublicLookups: conf.Limits.PublicLookups, PublicFailures: conf.Limits.PublicFailures}
+	switch {
+	case len(conf.RequireTOTPRoles) > 0:
+		cfg.RequireTOTP = conf.RequireTOTPRoles
+	case conf.RequireTOTP:
 		cfg.RequireTOTP = api.DefaultTOTPRoles
 	}
 	srv, err := api.New(cfg)
@@ -96,13 +105,25 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		WriteTimeout:      10 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "data", dir)
-	fmt.Fprintf(stdout, "pvault: listening on http://%s\n", ln.Addr())
+	scheme := "http"
+	if conf.TLS.Cert != "" {
+		scheme = "https"
+		hs.TLSConfig = tlsConfig()
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "data", dir, "tls", conf.TLS.Cert != "")
+	fmt.Fprintf(stdout, "pvault: listening on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	if *sweepEvery > 0 {
-		go runSweeper(ctx, v, *sweepEvery, logger)
+	go func() {
+		if conf.TLS.Cert != "" {
+			errc <- hs.ServeTLS(ln, conf.TLS.Cert, conf.TLS.Key)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	if conf.SweepInterval.Duration > 0 {
+		go runSweeper(ctx, v, conf.SweepInterval.Duration, logger)
 	}
 	select {
 	case err := <-errc:

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"pvault/vault"
+)
+
+// Config is the server's configuration: a TOML file (--config, or
+// PVAULT_CONFIG), overridden by environment variables, overridden by flags.
+// The zero value of each field means its default.
+type Config struct {
+	Data              string   `toml:"data"`
+	Addr              string   `toml:"addr"`
+	PassphraseFile    string   `toml:"passphrase_file"`
+	LogLevel          string   `toml:"log_level"`
+	SweepInterval     Duration `toml:"sweep_interval"`
+	Holidays          string   `toml:"holidays"`
+	RequireTOTP       bool     `toml:"require_totp"`
+	RequireTOTPRoles  []string `toml:"require_totp_roles"`
+	ArchiveRecipients []string `toml:"archive_recipients"`
+	SessionTTL        Duration `toml:"session_ttl"`
+	Pprof             bool     `toml:"pprof"`
+	TLS               struct {
+		Cert string `toml:"cert"`
+		Key  string `toml:"key"`
+	} `toml:"tls"`
+	Limits struct {
+		LoginFailures  int      `toml:"login_failures"`
+		LockoutWindow  Duration `toml:"lockout_window"`
+		ClientFailures int      `toml:"client_failures"`
+		PublicSubmits  int      `toml:"public_submits_per_hour"`
+		PublicLookups  int      `toml:"public_lookups_per_minute"`
+		PublicFailures int      `toml:"public_failures_per_15min"`
+	} `toml:"limits"`
+	Deadlines struct {
+		AcceptDays    int      `toml:"accept_days"`
+		ResolveDays   int      `toml:"resolve_days"`
+		ReviewDays    int      `toml:"review_days"`
+		MaxExtension  int      `toml:"max_extension_days"`
+		DueSoon       Duration `toml:"due_soon"`
+		WorkingDays   bool     `toml:"working_days"`
+		ObjectionDays int      `toml:"objection_working_days"`
+	} `toml:"deadlines"`
+}
+
+// Duration is a time.Duration written as "15m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes a duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// loadConfig reads a TOML config file; unknown keys are errors.
+func loadConfig(path string) (*Config, error) {
+	c := &Config{}
+	if path == "" {
+		return c, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := toml.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) {
+			return nil, fmt.Errorf("config %s: %s", path, strings.TrimSpace(sme.String()))
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// apply overrides c with environment variables and then with the flags that
+// were set on the command line.
+func (c *Config) apply(fs *flag.FlagSet, getenv env) {
+	envs := map[string]*string{"PVAULT_DATA": &c.Data, "PVAULT_ADDR": &c.Addr}
+	for name, dst := range envs {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "data":
+			c.Data = v
+		case "addr":
+			c.Addr = v
+		case "passphrase-file":
+			c.PassphraseFile = v
+		case "log-level":
+			c.LogLevel = v
+		case "sweep-interval":
+			c.SweepInterval.Duration, _ = time.ParseDuration(v)
+		case "holidays":
+			c.Holidays = v
+		case "require-totp":
+			c.RequireTOTP = v == "true"
+		case "require-totp-roles":
+			c.RequireTOTPRoles = splitList(v)
+		case "tls-cert":
+			c.TLS.Cert = v
+		case "tls-key":
+			c.TLS.Key = v
+		case "pprof":
+			c.Pprof = v == "true"
+		}
+	})
+	if c.Data == "" {
+		c.Data = "./pvault-data"
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.SweepInterval.Duration == 0 {
+		c.SweepInterval.Duration = time.Minute
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// check validates a configuration: files exist, TLS loads, recipients and
+// roles parse.
+func (c *Config) check() error {
+	var errs []error
+	if c.SweepInterval.Duration < 0 {
+		errs = append(errs, errors.New("sweep_interval: must not be negative"))
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("tls: set both cert and key, or neither"))
+	} else if c.TLS.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key); err != nil {
+			errs = append(errs, fmt.Errorf("tls: %w", err))
+		}
+	}
+	if c.Holidays != "" {
+		if _, err := loadCalendar(c.Holidays); err != nil {
+			errs = append(errs, fmt.Errorf("holidays: %w", err))
+		}
+	}
+	if c.PassphraseFile != "" {
+		if _, err := os.Stat(c.PassphraseFile); err != nil {
+			errs = append(errs, fmt.Errorf("passphrase_file: %w", err))
+		}
+	}
+	if _, err := vault.ParseRecipients(c.ArchiveRecipients); err != nil {
+		errs = append(errs, fmt.Errorf("archive_recipients: %w", err))
+	}
+	for _, r := range c.RequireTOTPRoles {
+		switch r {
+		case "admin", "registrar", "officer", "supervisor", "auditor":
+		default:
+			errs = append(errs, fmt.Errorf("require_totp_roles: unknown role %q", r))
+		}
+	}
+	var lvl = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
+	if !lvl[strings.ToLower(c.LogLevel)] {
+		errs = append(errs, fmt.Errorf("log_level: one of debug, info, warn, error"))
+	}
+	if c.Deadlines.MaxExtension < 0 || c.Deadlines.MaxExtension > 90 {
+		errs = append(errs, errors.New("deadlines.max_extension_days: 0–90"))
+	}
+	return errors.Join(errs...)
+}
+
+// deadlineRules turns the [deadlines] table into the vault's rules.
+func (c *Config) deadlineRules() vault.DeadlineRules {
+	d := c.Deadlines
+	r := vault.DeadlineRules{MaxExtension: d.MaxExtension, DueSoon: d.DueSoon.Duration}
+	r.Accept = vault.DeadlineRule{Days: d.AcceptDays, Working: d.WorkingDays}
+	r.Resolve = vault.DeadlineRule{Days: d.ResolveDays, Working: d.WorkingDays}
+	r.ReviewRequest = vault.DeadlineRule{Days: d.ReviewDays, Working: d.WorkingDays}
+	r.Review = vault.DeadlineRule{Days: d.ReviewDays, Working: d.WorkingDays}
+	r.Objection = vault.DeadlineRule{Days: d.ObjectionDays, Working: true}
+	return r
+}
+
+// cmdConfig checks a configuration file and prints the effective settings.
+func cmdConfig(args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: pvault config check --config FILE")
+		return errUsage
+	}
+	fs := newFlags("config check", stderr)
+	path := fs.String("config", "", "the configuration file (PVAULT_CONFIG)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	p := orEnv(*path, "PVAULT_CONFIG", getenv, "")
+	if p == "" {
+		return fmt.Errorf("config check: --config FILE is required")
+	}
+	c, err := loadConfig(p)
+	if err != nil {
+		return err
+	}
+	c.apply(fs, getenv)
+	if err := c.check(); err != nil {
+		return fmt.Errorf("config %s:\n%w", p, err)
+	}
+	b, _ := toml.Marshal(c)
+	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n%s", p, b)
+	return nil
+}
+
+// tlsConfig is a modern server TLS configuration.
+func tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
+		},
+	}
+}
