@@ -9,9 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"syscall"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 

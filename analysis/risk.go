@@ -3,8 +3,11 @@ package analysis
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -85,7 +88,7 @@ var (
 
 // threatsWith finds means of harm (petrol, pesticide…) that the writer says
 // will be used: a threat cue earlier in the same clause.
-func threatsWith(re *regexp.Regexp, text string, benign [][]int) []string {
+func threatsWith(re *regexp.Regexp, text string, benign *benignSpans) []string {
 	var out []string
 	for _, m := range triggers(re, text, benign) {
 		i := strings.Index(text, m)
@@ -105,13 +108,150 @@ func threatsWith(re *regexp.Regexp, text string, benign [][]int) []string {
 	return out
 }
 
+// benignSpans finds the harmless phrases of a text on first use: most texts
+// have no trigger and never need them.
+type benignSpans struct {
+	text string
+	rs   runeSet
+	done bool
+	locs [][]int
+}
+
+func lazyBenign(text string) *benignSpans {
+	b := &benignSpans{text: text}
+	b.rs.fill(text)
+	return b
+}
+
+func (b *benignSpans) spans() [][]int {
+	if !b.done {
+		b.locs, b.done = findAllIn(benignRE, b.text, &b.rs), true
+	}
+	return b.locs
+}
+
+// clauses splits text at sentence ends; matching clause by clause keeps Go's
+// regexp on its fast backtracking engine (inputs of tens, not thousands, of
+// characters) and is what every pattern here needs: none spans a sentence.
+func clauses(text string, fn func(start int, clause string)) {
+	start := 0
+	for i, r := range text {
+		switch r {
+		case '。', '！', '？', '!', '?', '\n', '；', ';':
+			if i > start {
+				fn(start, text[start:i])
+			}
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	if start < len(text) {
+		fn(start, text[start:])
+	}
+}
+
+// findAll is re.FindAllStringIndex over text, clause by clause, with offsets
+// in text. A pattern is matched as its top-level alternatives, each a small
+// regexp with its own prefilter (the runes one of which it must contain):
+// most alternatives are skipped by one scan of a clause, and the rest run on
+// Go's fast backtracking engine.
+func findAll(re *regexp.Regexp, text string) [][]int {
+	var rs runeSet
+	rs.fill(text)
+	return findAllIn(re, text, &rs)
+}
+
+// findAllIn is findAll given the text's rune set.
+func findAllIn(re *regexp.Regexp, text string, rs *runeSet) [][]int {
+	var parts []part
+	for _, p := range partsOf(re) {
+		if p.pf.mayMatchSet(rs) {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	var out [][]int
+	clauses(text, func(start int, c string) {
+		var found [][]int
+		for _, p := range parts {
+			if !p.pf.mayMatch(c) {
+				continue
+			}
+			for _, loc := range p.re.FindAllStringIndex(c, -1) {
+				found = append(found, []int{start + loc[0], start + loc[1]})
+			}
+		}
+		if len(found) == 0 {
+			return
+		}
+		// Leftmost first, longest at a start; no overlaps.
+		sort.Slice(found, func(i, j int) bool {
+			if found[i][0] != found[j][0] {
+				return found[i][0] < found[j][0]
+			}
+			return found[i][1] > found[j][1]
+		})
+		end := -1
+		for _, m := range found {
+			if m[0] >= end {
+				out = append(out, m)
+				end = m[1]
+			}
+		}
+	})
+	return out
+}
+
+type part struct {
+	re *regexp.Regexp
+	pf *prefilter
+}
+
+var partCache sync.Map // *regexp.Regexp → []part
+
+// partsOf splits a pattern into its top-level alternatives.
+func partsOf(re *regexp.Regexp) []part {
+	if p, ok := partCache.Load(re); ok {
+		return p.([]part)
+	}
+	var parts []part
+	tree, err := syntax.Parse(re.String(), syntax.Perl)
+	if err == nil && tree.Op == syntax.OpAlternate {
+		for _, sub := range tree.Sub {
+			r, err := regexp.Compile(sub.String())
+			if err != nil {
+				parts = nil
+				break
+			}
+			parts = append(parts, part{re: r, pf: prefilterOf(r)})
+		}
+	}
+	if parts == nil {
+		parts = []part{{re: re, pf: prefilterOf(re)}}
+	}
+	partCache.Store(re, parts)
+	return parts
+}
+
+func clauseSubmatches(re *regexp.Regexp, text string) [][]string {
+	var out [][]string
+	pf := prefilterOf(re)
+	clauses(text, func(_ int, c string) {
+		if pf.mayMatch(c) {
+			out = append(out, re.FindAllStringSubmatch(c, -1)...)
+		}
+	})
+	return out
+}
+
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
-func triggers(re *regexp.Regexp, text string, benign [][]int) []string {
+func triggers(re *regexp.Regexp, text string, benign *benignSpans) []string {
 	var out []string
-	for _, loc := range re.FindAllStringIndex(text, -1) {
+	for _, loc := range findAllIn(re, text, &benign.rs) {
 		inBenign := false
-		for _, b := range benign {
+		for _, b := range benign.spans() {
 			if loc[0] < b[1] && b[0] < loc[1] {
 				inBenign = true
 				break
@@ -140,7 +280,7 @@ func triggers(re *regexp.Regexp, text string, benign [][]int) []string {
 // time, a repeat), low.
 func ScoreRisk(in RiskInput) Risk {
 	text := strings.Join(strings.Fields(in.Text), "")
-	benign := benignRE.FindAllStringIndex(text, -1)
+	benign := lazyBenign(text)
 	var reasons []string
 	score := 0
 	level := Low
@@ -316,7 +456,7 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 // "三十多名工人").
 func peopleInText(text string) int {
 	best := 0
-	for _, m := range peopleRE.FindAllStringSubmatch(text, -1) {
+	for _, m := range clauseSubmatches(peopleRE, text) {
 		n := parseCount(m[1])
 		if n > best && n < 100000 {
 			best = n

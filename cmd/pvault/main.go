@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdSweep(rest, getenv, stdout, stderr)
 	case "analysis":
 		return cmdAnalysis(rest, getenv, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, getenv, stdout, stderr)
 	case "config":
 		return cmdConfig(rest, getenv, stdout, stderr)
 	case "keys":
@@ -85,6 +87,8 @@ commands:
   backup --data DIR --out FILE | backup --url URL --token-file F --out FILE
   restore --data EMPTYDIR --from FILE --identity KEYFILE
   config check --config FILE                          validate a configuration file
+  bench [--url URL --user U --pass P] [-c 32] [-d 10s] [--mix create|read|list|mixed] [--preload N] [--baseline] [--json]
+                                                      load test (in-process vault when --url is empty)
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,

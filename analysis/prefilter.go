@@ -1,0 +1,168 @@
+package analysis
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"sync"
+)
+
+// A prefilter skips a regular expression on clauses that cannot match it:
+// it is a set of runes one of which every match must contain, worked out
+// from the expression's syntax tree. Most clauses of a petition contain none
+// of a pattern's key characters, so most regexp runs are skipped.
+type prefilter struct {
+	any   bool // no constraint found: always run
+	runes []rune
+}
+
+func (p *prefilter) add(r rune) {
+	for _, x := range p.runes {
+		if x == r {
+			return
+		}
+	}
+	p.runes = append(p.runes, r)
+}
+
+// mayMatch reports whether s contains a rune of the set.
+func (p *prefilter) mayMatch(s string) bool {
+	if p.any {
+		return true
+	}
+	for _, r := range p.runes {
+		if strings.ContainsRune(s, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// runeSet is the set of runes of a text (the Basic Multilingual Plane; runes
+// above it are always taken as present).
+type runeSet [1 << 16 / 64]uint64
+
+func (rs *runeSet) fill(s string) {
+	for _, r := range s {
+		if r < 1<<16 {
+			rs[r/64] |= 1 << (r % 64)
+		}
+	}
+}
+
+// mayMatchSet reports whether the set holds a rune of the prefilter.
+func (p *prefilter) mayMatchSet(rs *runeSet) bool {
+	if p.any {
+		return true
+	}
+	for _, r := range p.runes {
+		if r >= 1<<16 || rs[r/64]&(1<<(r%64)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// required returns runes one of which every match of re must contain, or
+// nil when there is no such finite set.
+func required(re *syntax.Regexp) []rune {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 || re.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		// The rarest rune of the literal.
+		best := re.Rune[0]
+		for _, r := range re.Rune[1:] {
+			if commonness(r) < commonness(best) {
+				best = r
+			}
+		}
+		return []rune{best}
+	case syntax.OpCharClass:
+		var out []rune
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i+1]-re.Rune[i] > 64 || len(out) > 64 {
+				return nil
+			}
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				out = append(out, r)
+			}
+		}
+		return out
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min == 0 {
+			return nil
+		}
+		return required(re.Sub[0])
+	case syntax.OpConcat:
+		var best []rune
+		for _, sub := range re.Sub {
+			if r := required(sub); r != nil && (best == nil || cost(r) < cost(best)) {
+				best = r
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var out []rune
+		for _, sub := range re.Sub {
+			r := required(sub)
+			if r == nil {
+				return nil
+			}
+			out = append(out, r...)
+		}
+		return out
+	}
+	return nil
+}
+
+var prefilters sync.Map // *regexp.Regexp → *prefilter
+
+func prefilterOf(re *regexp.Regexp) *prefilter {
+	if p, ok := prefilters.Load(re); ok {
+		return p.(*prefilter)
+	}
+	p := &prefilter{any: true}
+	if tree, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
+		if rs := required(tree.Simplify()); rs != nil {
+			p.any = false
+			for _, r := range rs {
+				p.add(r)
+			}
+		}
+	}
+	prefilters.Store(re, p)
+	return p
+}
+
+// frequent are the most frequent Chinese characters (and ASCII digits):
+// a set holding them matches almost every clause.
+const frequent = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用第样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分老因很给名法间知世什两次使身者被高已亲其进此话常与活正感见明问力理尔点文几定本公特做外孩相西果走将月十实向声车全信重三机工物气每并别真打太新比才便夫再书部水像眼等体却加电主界门利海受听表德少克代员许稳先口由死安写性马光白或住难望教命花结乐色更拉东神记处让母父应直字场平报友关放至张认接告入笑内英军候民岁往何度山觉路带万男边风解叫任金快原吃妈变通师立象数四失满战远格士音轻目条呢0123456789"
+
+var frequentRank = func() map[rune]int {
+	m := map[rune]int{}
+	for i, r := range []rune(frequent) {
+		m[r] = i
+	}
+	return m
+}()
+
+// commonness ranks a rune: lower is rarer (and better for a prefilter).
+func commonness(r rune) int {
+	if i, ok := frequentRank[r]; ok {
+		return 1000 - i
+	}
+	return 0
+}
+
+// cost of a prefilter set: its size, with frequent runes counting heavily.
+func cost(rs []rune) int {
+	c := 0
+	for _, r := range rs {
+		c += 1 + commonness(r)
+	}
+	return c
+}

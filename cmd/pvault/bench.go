@@ -1,0 +1,465 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pvault/analysis"
+	"pvault/api"
+	"pvault/vault"
+	"pvault/vault/store"
+)
+
+// BenchResult is one load run.
+type BenchResult struct {
+	Target     string             `json:"target"`
+	Mix        string             `json:"mix"`
+	Clients    int                `json:"clients"`
+	Seconds    float64            `json:"seconds"`
+	Requests   int                `json:"requests"`
+	Throughput float64            `json:"throughput_per_s"`
+	ByKind     map[string]int     `json:"by_kind"`
+	KindRate   map[string]float64 `json:"throughput_by_kind_per_s"`
+	P50ms      float64            `json:"p50_ms"`
+	P90ms      float64            `json:"p90_ms"`
+	P99ms      float64            `json:"p99_ms"`
+	Maxms      float64            `json:"max_ms"`
+	Errors     map[string]int     `json:"errors"`
+}
+
+type benchTarget struct {
+	name  string
+	base  string // .../api/v1
+	token string
+	unit  string
+	ids   []string
+	mu    sync.Mutex
+}
+
+func (t *benchTarget) addID(id string) {
+	t.mu.Lock()
+	t.ids = append(t.ids, id)
+	t.mu.Unlock()
+}
+
+func (t *benchTarget) randomID(r *rand.Rand) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.ids) == 0 {
+		return ""
+	}
+	return t.ids[r.IntN(len(t.ids))]
+}
+
+// petitionTexts are realistic 2–4 KiB petitions built from the shipped corpus.
+func petitionTexts(n int, seed uint64) ([][]byte, error) {
+	ex, err := analysis.Corpus()
+	if err != nil {
+		return nil, err
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	out := make([][]byte, n)
+	for i := range out {
+		first := ex[r.IntN(len(ex))]
+		var b strings.Builder
+		target := 2048 + r.IntN(2048)
+		for b.Len() < target {
+			e := ex[r.IntN(len(ex))]
+			b.WriteString(e.Text)
+			b.WriteString("\n")
+		}
+		body := map[string]any{
+			"unit": "", "channel": []string{"letter", "visit", "phone", "online", "email", "hotline"}[r.IntN(6)],
+			"title": first.Title, "content": truncateRunes(b.String(), 4000/3*3),
+			"petitioner": map[string]any{"name": "张某" + fmt.Sprint(i%97), "id_number": fmt.Sprintf("11010119800101%04d", r.IntN(10000)), "phone": fmt.Sprintf("1380000%04d", r.IntN(10000))},
+			"group_size": 1 + r.IntN(3),
+		}
+		out[i], _ = json.Marshal(body)
+	}
+	return out, nil
+}
+
+func truncateRunes(s string, maxBytes int) string {
+	if len(s) <= maxBytes {
+		return s
+	}
+	for maxBytes > 0 && (s[maxBytes]&0xC0) == 0x80 {
+		maxBytes--
+	}
+	return s[:maxBytes]
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
+
+func (t *benchTarget) do(method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, t.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+t.token)
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func withUnit(body []byte, unit string) []byte {
+	return bytes.Replace(body, []byte(`"unit":""`), []byte(`"unit":"`+unit+`"`), 1)
+}
+
+// run drives the mix for d with c clients.
+func (t *benchTarget) run(mix string, c int, d time.Duration, bodies [][]byte) BenchResult {
+	res := BenchResult{Target: t.name, Mix: mix, Clients: c, ByKind: map[string]int{}, Errors: map[string]int{}, KindRate: map[string]float64{}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 99))
+			var mine []time.Duration
+			kinds := map[string]int{}
+			errs := map[string]int{}
+			for !stop.Load() {
+				kind := mix
+				if mix == "mixed" {
+					switch x := r.IntN(100); {
+					case x < 20:
+						kind = "create"
+					case x < 90:
+						kind = "read"
+					default:
+						kind = "list"
+					}
+				}
+				t0 := time.Now()
+				var code int
+				var err error
+				var b []byte
+				switch kind {
+				case "create":
+					code, b, err = t.do("POST", "/petitions", withUnit(bodies[r.IntN(len(bodies))], t.unit))
+					if code == http.StatusCreated {
+						var p struct{ ID string }
+						if json.Unmarshal(b, &p) == nil {
+							t.addID(p.ID)
+						}
+					}
+				case "read":
+					code, _, err = t.do("GET", "/petitions/"+t.randomID(r), nil)
+				case "list":
+					code, _, err = t.do("GET", "/petitions?limit=50", nil)
+				}
+				el := time.Since(t0)
+				switch {
+				case err != nil:
+					errs["transport"]++
+				case code >= 300:
+					errs[fmt.Sprint(code)]++
+				default:
+					mine = append(mine, el)
+					kinds[kind]++
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			for k, n := range kinds {
+				res.ByKind[k] += n
+			}
+			for k, n := range errs {
+				res.Errors[k] += n
+			}
+			mu.Unlock()
+		}(w)
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.Requests = len(lat)
+	res.Throughput = float64(len(lat)) / res.Seconds
+	for k, n := range res.ByKind {
+		res.KindRate[k] = float64(n) / res.Seconds
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := min(int(p*float64(len(lat))), len(lat)-1)
+		return float64(lat[i].Microseconds()) / 1000
+	}
+	res.P50ms, res.P90ms, res.P99ms = pct(0.5), pct(0.9), pct(0.99)
+	if len(lat) > 0 {
+		res.Maxms = float64(lat[len(lat)-1].Microseconds()) / 1000
+	}
+	return res
+}
+
+// preload creates n petitions with c clients.
+func (t *benchTarget) preload(n, c int, bodies [][]byte) error {
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				code, b, err := t.do("POST", "/petitions", withUnit(bodies[int(i)%len(bodies)], t.unit))
+				if err != nil || code != http.StatusCreated {
+					failed.Add(1)
+					continue
+				}
+				var p struct{ ID string }
+				if json.Unmarshal(b, &p) == nil {
+					t.addID(p.ID)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("preload: %d of %d creates failed", f, n)
+	}
+	return nil
+}
+
+// cmdBench is the load tool.
+func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", stderr)
+	url := fs.String("url", "", "base URL of a running vault (default: start one in-process on a temporary directory)")
+	user := fs.String("user", "", "user to log in as (needs to create and read petitions in --unit)")
+	pass := fs.String("pass", "", "its password")
+	unit := fs.String("unit", "group/bench", "unit to register petitions in")
+	clients := fs.Int("c", 32, "concurrent clients")
+	dur := fs.Duration("d", 10*time.Second, "duration of each run")
+	mix := fs.String("mix", "mixed", "create, read, list or mixed (20% create, 70% read, 10% list)")
+	preload := fs.Int("preload", 1000, "petitions to create before the run (reads need some)")
+	baseline := fs.Bool("baseline", false, "also run the same workload against an in-process plain gin + badger server (synced, no encryption, policy or audit) and print the ratios")
+	asJSON := fs.Bool("json", false, "print JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (the in-process vault included) to this file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if !slices.Contains([]string{"create", "read", "list", "mixed"}, *mix) {
+		return fmt.Errorf("bench: --mix must be create, read, list or mixed")
+	}
+	bodies, err := petitionTexts(256, 1)
+	if err != nil {
+		return err
+	}
+	var targets []*benchTarget
+	var cleanup []func()
+	defer func() {
+		for _, f := range cleanup {
+			f()
+		}
+	}()
+	if *url != "" {
+		t := &benchTarget{name: "pvault", base: apiBase(*url), unit: *unit}
+		tok, err := benchLogin(t.base, *user, *pass)
+		if err != nil {
+			return err
+		}
+		t.token = tok
+		targets = append(targets, t)
+	} else {
+		t, stop, err := startLocalVault(*unit)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, stop)
+		targets = append(targets, t)
+	}
+	if *baseline {
+		t, stop, err := startBaseline(*unit)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, stop)
+		targets = append(targets, t)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	var results []BenchResult
+	for _, t := range targets {
+		if *preload > 0 {
+			fmt.Fprintf(stderr, "bench: preloading %d petitions into %s…\n", *preload, t.name)
+			if err := t.preload(*preload, *clients, bodies); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stderr, "bench: %s, mix %s, %d clients, %s…\n", t.name, *mix, *clients, *dur)
+		results = append(results, t.run(*mix, *clients, *dur, bodies))
+	}
+	out := map[string]any{"runs": results}
+	if len(results) == 2 && results[1].Throughput > 0 {
+		ratios := map[string]float64{"throughput": results[0].Throughput / results[1].Throughput}
+		for k, r := range results[0].KindRate {
+			if b := results[1].KindRate[k]; b > 0 {
+				ratios[k] = r / b
+			}
+		}
+		if results[1].P99ms > 0 {
+			ratios["p99"] = results[0].P99ms / results[1].P99ms
+		}
+		out["ratios_pvault_over_baseline"] = ratios
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	for _, r := range results {
+		keys := make([]string, 0, len(r.KindRate))
+		for k := range r.KindRate {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var kinds []string
+		for _, k := range keys {
+			kinds = append(kinds, fmt.Sprintf("%s %.0f/s", k, r.KindRate[k]))
+		}
+		fmt.Fprintf(stdout, "%-8s %8.0f req/s (%s)  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  errors %v\n",
+			r.Target, r.Throughput, strings.Join(kinds, ", "), r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.Errors)
+	}
+	if ratios, ok := out["ratios_pvault_over_baseline"].(map[string]float64); ok {
+		keys := make([]string, 0, len(ratios))
+		for k := range ratios {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, ratios[k]))
+		}
+		fmt.Fprintf(stdout, "pvault/baseline: %s\n", strings.Join(parts, ", "))
+	}
+	return nil
+}
+
+func benchLogin(base, user, pass string) (string, error) {
+	b, _ := json.Marshal(map[string]string{"username": user, "password": pass})
+	resp, err := benchClient.Post(base+"/auth/login", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		return "", fmt.Errorf("bench: login as %q failed (%s)", user, resp.Status)
+	}
+	return out.Token, nil
+}
+
+// startLocalVault starts pvault in-process on a temporary directory with a
+// supervisor for the unit.
+func startLocalVault(unit string) (*benchTarget, func(), error) {
+	dir, err := os.MkdirTemp("", "pvault-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	const pw = "bench-admin-password"
+	if _, err := vault.Init(dir, vault.InitOptions{AdminPassword: pw}); err != nil {
+		return nil, nil, err
+	}
+	v, err := vault.Open(dir, vault.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := api.New(api.Config{Vault: v, LoginFailures: 1 << 20, ClientFailures: 1 << 20})
+	if err != nil {
+		return nil, nil, err
+	}
+	base, stopHTTP, err := serveLocal(srv)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &benchTarget{name: "pvault", base: base, unit: unit}
+	stop := func() { stopHTTP(); v.Close(); os.RemoveAll(dir) }
+	admin, err := benchLogin(base, "admin", pw)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	t.token = admin
+	b, _ := json.Marshal(map[string]any{"username": "bench", "password": "bench-user-password", "unit": unit, "roles": []string{"supervisor"}})
+	if code, body, err := t.do("POST", "/users", b); err != nil || code != http.StatusCreated {
+		stop()
+		return nil, nil, fmt.Errorf("bench: create user: %d %s %v", code, body, err)
+	}
+	if t.token, err = benchLogin(base, "bench", "bench-user-password"); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return t, stop, nil
+}
+
+// startBaseline starts the plain gin + badger server.
+func startBaseline(unit string) (*benchTarget, func(), error) {
+	dir, err := os.MkdirTemp("", "pvault-baseline-")
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.OpenBadger(store.BadgerOptions{Dir: dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	base, stopHTTP, err := serveLocal(api.NewBaseline(st))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &benchTarget{name: "baseline", base: base, unit: unit, token: "baseline"}, func() { stopHTTP(); st.Close(); os.RemoveAll(dir) }, nil
+}
+
+func serveLocal(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "bench server:", err)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/api/v1", func() { hs.Close() }, nil
+}
