@@ -46,7 +46,25 @@ func (s *Server) rotateKeys(c *gin.Context, k *call) error {
 		return err
 	}
 	k.done(rec)
-	return k.reply(http.StatusAccepted, gin.H{"job": j})
+	return k.reply(http.StatusAccepted, gin.H{"job": jobJSON(j)})
+}
+
+// JobJSON is a background job as the API shows it.
+type JobJSON struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	State      string     `json:"state"`
+	Done       int64      `json:"done"`
+	Total      int64      `json:"total"`
+	ETASeconds *float64   `json:"eta_seconds"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string     `json:"error,omitempty"`
+}
+
+func jobJSON(j *vault.Job) JobJSON {
+	return JobJSON{ID: j.ID, Kind: j.Kind, State: j.State, Done: j.Done, Total: j.Total, ETASeconds: j.ETASeconds,
+		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Error: j.Error}
 }
 
 func (s *Server) getJob(c *gin.Context, k *call) error {
@@ -62,7 +80,7 @@ func (s *Server) getJob(c *gin.Context, k *call) error {
 	if err != nil {
 		return err
 	}
-	return k.reply(http.StatusOK, j)
+	return k.reply(http.StatusOK, jobJSON(j))
 }
 
 // backup streams an online, consistent backup: one age file sealed to the

@@ -16,7 +16,10 @@ import (
 // allows system.debug (admins), when Config.Pprof is on. Each request is
 // audited before the profile is taken.
 func (s *Server) pprofHandler(c *gin.Context) {
-	k := &call{c: c, rid: audit.NewRequestID()}
+	k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
+	if !requestIDRE.MatchString(k.rid) {
+		k.rid = audit.NewRequestID()
+	}
 	k.entry = audit.Entry{RequestID: k.rid, Action: "system.pprof", Decision: audit.Allow, Details: map[string]any{
 		"client":  s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)),
 		"profile": strings.TrimPrefix(c.Param("path"), "/"),
@@ -39,6 +42,9 @@ func (s *Server) pprofHandler(c *gin.Context) {
 	}
 	c.Header("X-Request-ID", rec.RequestID)
 	if err != nil {
+		if status == http.StatusUnauthorized {
+			c.Header("WWW-Authenticate", `Bearer realm="pvault"`)
+		}
 		writeProblem(c, status, problemFor(err).detail, rec.RequestID)
 		return
 	}

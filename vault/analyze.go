@@ -64,12 +64,16 @@ func (v *Vault) loadModel() (*analysis.Model, error) {
 // Model is the classifier in use.
 func (v *Vault) Model() *analysis.Model { return v.model.Load() }
 
-func dupBandKey(band int, key uint64, id string) []byte {
+// dupBucketKey is an LSH bucket: "dx/" + band + 8-byte bucket key; its value
+// is the ids (26 bytes each) of the newest petitions in it.
+func dupBucketKey(band int, key uint64) []byte {
 	k := []byte("dx/")
 	k = append(k, byte(band))
-	k = binary.BigEndian.AppendUint64(k, key)
-	return append(k, id...)
+	return binary.BigEndian.AppendUint64(k, key)
 }
+
+// idLen is the length of a petition id.
+const idLen = 26
 
 func sigKey(id string) []byte { return []byte("ds/" + id) }
 
@@ -107,16 +111,17 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 			return nil
 		}
 		for b, key := range bands {
-			prefix := dupBandKey(b, key, "")
-			n := 0
-			err := r.Scan(store.ScanOptions{Prefix: prefix, Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
-				if n++; n > maxPerBand {
-					return store.ErrStop
-				}
-				return consider(string(k[len(prefix):]), false)
-			})
+			ids, err := r.Get(dupBucketKey(b, key))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
 			if err != nil {
 				return err
+			}
+			for i := len(ids) - idLen; i >= 0; i -= idLen {
+				if err := consider(string(ids[i:i+idLen]), false); err != nil {
+					return err
+				}
 			}
 		}
 		// The same petitioner (keyed hash of ID number or phone) is a repeat
@@ -156,7 +161,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 	m.Risk = &Risk{Level: risk.Level, Score: risk.Score, Reasons: risk.Reasons}
 	ops := []store.Op{store.Put(sigKey(m.ID), sig.Bytes())}
 	for b, key := range bands {
-		ops = append(ops, store.Put(dupBandKey(b, key, m.ID), nil))
+		ops = append(ops, store.Add(dupBucketKey(b, key), []byte(m.ID), maxPerBand*idLen))
 	}
 	return ops, nil
 }

@@ -9,6 +9,7 @@ import (
 // the previous one), and the recipients new records are sealed to.
 type keyset struct {
 	current    *age.X25519Identity
+	previous   *age.X25519Identity // during a rotation
 	identities []age.Identity
 	recipients []age.Recipient
 	recovery   []string

@@ -159,7 +159,16 @@ func (v *Vault) StartRotation(o RotateOptions, e *audit.Entry) (*Job, audit.Entr
 		}
 	}
 	v.ring = &ring
-	v.keyset.Store(&keyset{current: next, identities: ids, recipients: append([]age.Recipient{next.Recipient()}, recips...), recovery: recovery})
+	var prev *age.X25519Identity
+	if next != cur {
+		prev = cur
+	}
+	nks, err := keysetFor(next, prev, recovery)
+	if err != nil {
+		return nil, audit.Entry{}, err
+	}
+	_ = ids
+	v.keyset.Store(nks)
 	total, err := v.countSealed()
 	if err != nil {
 		return nil, audit.Entry{}, err
@@ -428,7 +437,11 @@ func (v *Vault) finishRotation(j *Job) error {
 	v.rotMu.Lock()
 	defer v.rotMu.Unlock()
 	ks := v.keyset.Load()
-	if err := v.writeKeyring(v.ring, ks.recipients); err != nil {
+	ringTo, err := ParseRecipients(ks.recovery)
+	if err != nil {
+		return v.failJob(j, err)
+	}
+	if err := v.writeKeyring(v.ring, append([]age.Recipient{ks.current.Recipient()}, ringTo...)); err != nil {
 		return v.failJob(j, err)
 	}
 	if b, err := os.ReadFile(filepath.Join(v.dir, ModelFile)); err == nil {
@@ -441,11 +454,15 @@ func (v *Vault) finishRotation(j *Job) error {
 	for _, f := range []string{OldIdentityFile, OldSealedIdentityFile} {
 		shred(filepath.Join(v.dir, f))
 	}
-	v.keyset.Store(&keyset{current: ks.current, identities: []age.Identity{ks.current}, recipients: ks.recipients, recovery: ks.recovery})
+	final, err := keysetFor(ks.current, nil, ks.recovery)
+	if err != nil {
+		return v.failJob(j, err)
+	}
+	v.keyset.Store(final)
 	now := v.Now()
 	j.State = JobDone
 	j.FinishedAt = &now
-	_, err := v.log.Append(&audit.Entry{RequestID: audit.NewRequestID(), Action: "key.rotate_done", Object: &audit.Object{Type: "job", ID: j.ID},
+	_, err = v.log.Append(&audit.Entry{RequestID: audit.NewRequestID(), Action: "key.rotate_done", Object: &audit.Object{Type: "job", ID: j.ID},
 		Decision: audit.Allow, Status: 200, Details: map[string]any{"records": j.Done}}, []store.Op{store.Put(jobKey(j.ID), mustJSON(j))})
 	return err
 }
@@ -486,11 +503,9 @@ func (v *Vault) ChangePassphrase(newPass string) error {
 	if err := write(ks.current, IdentityFile, SealedIdentityFile); err != nil {
 		return err
 	}
-	if len(ks.identities) > 1 {
-		if old, ok := ks.identities[1].(*age.X25519Identity); ok {
-			if err := write(old, OldIdentityFile, OldSealedIdentityFile); err != nil {
-				return err
-			}
+	if ks.previous != nil {
+		if err := write(ks.previous, OldIdentityFile, OldSealedIdentityFile); err != nil {
+			return err
 		}
 	}
 	v.opts.Passphrase = newPass

@@ -233,8 +233,7 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	recovery, err := ParseRecipients(k.Recovery)
-	if err != nil {
+	if _, err := ParseRecipients(k.Recovery); err != nil {
 		return nil, err
 	}
 	bs, err := store.OpenBadger(store.BadgerOptions{
@@ -266,7 +265,12 @@ func Open(dir string, opts Options) (*Vault, error) {
 		cal:        opts.Calendar,
 		rules:      opts.Deadlines.withDefaults(),
 	}
-	v.keyset.Store(&keyset{current: id, identities: ids, recipients: append([]age.Recipient{id.Recipient()}, recovery...), recovery: k.Recovery})
+	ks, err := keysetFor(id, old, k.Recovery)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	v.keyset.Store(ks)
 	v.dummyHash = hashPassword(randomToken(16), opts.Argon2)
 	if err := v.initAnalysis(); err != nil {
 		st.Close()

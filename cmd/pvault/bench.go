@@ -401,7 +401,20 @@ func startLocalVault(unit string) (*benchTarget, func(), error) {
 	if _, err := vault.Init(dir, vault.InitOptions{AdminPassword: pw}); err != nil {
 		return nil, nil, err
 	}
-	v, err := vault.Open(dir, vault.Options{Logger: slog.New(slog.DiscardHandler)})
+	vo := vault.Options{Logger: slog.New(slog.DiscardHandler)}
+	if os.Getenv("PVAULT_BENCH_COMMITS") != "" {
+		var n, entries atomic.Int64
+		var total atomic.Int64
+		vo.Audit.OnCommit = func(k int, d time.Duration, err error) {
+			c := n.Add(1)
+			entries.Add(int64(k))
+			total.Add(int64(d))
+			if c%200 == 0 {
+				fmt.Fprintf(os.Stderr, "commits %d, mean batch %.1f, mean commit %.2f ms\n", c, float64(entries.Load())/float64(c), float64(total.Load())/float64(c)/1e6)
+			}
+		}
+	}
+	v, err := vault.Open(dir, vo)
 	if err != nil {
 		return nil, nil, err
 	}

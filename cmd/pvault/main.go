@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdSweep(rest, getenv, stdout, stderr)
 	case "analysis":
 		return cmdAnalysis(rest, getenv, stdout, stderr)
+	case "gen":
+		return cmdGen(rest, getenv, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, getenv, stdout, stderr)
 	case "config":

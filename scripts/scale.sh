@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Scale check (issue 9): fill a vault with N petitions (default 1,000,000)
+# through the vault's own create path, then measure start-up time, resident
+# memory, list-page latency under load and audit verification time.
+#   scripts/scale.sh [N]
+# It takes a while (about N/1500 seconds to fill on a 2-core machine) and
+# needs a few GB of disk; it is not part of CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+WORK=$(mktemp -d)
+DIR=$WORK/data
+BIN=$WORK/pvault
+ADDR=127.0.0.1:18999
+PW=scale-admin-password
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=
+
+go build -o "$BIN" ./cmd/pvault
+PVAULT_ADMIN_PASSWORD=$PW "$BIN" init --data "$DIR" >/dev/null
+echo "== filling $N petitions"
+/usr/bin/time -v "$BIN" gen --data "$DIR" --n "$N" 2> "$WORK/gen.time"
+grep -E "Elapsed|Maximum resident" "$WORK/gen.time"
+du -sh "$DIR"
+
+echo "== start-up time (process start to /readyz 200)"
+t0=$(date +%s.%N)
+"$BIN" serve --data "$DIR" --addr "$ADDR" --sweep-interval 0 > "$WORK/serve.log" 2>&1 &
+PID=$!
+until curl -fs "http://$ADDR/readyz" >/dev/null 2>&1; do sleep 0.02; done
+t1=$(date +%s.%N)
+echo "start-up: $(echo "$t1 - $t0" | bc) s"
+
+TOKEN=$(curl -fs "http://$ADDR/api/v1/auth/login" -H 'Content-Type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$PW\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+curl -fs "http://$ADDR/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"username":"scalesup","password":"scale-supervisor-pw","unit":"group","roles":["supervisor"]}' >/dev/null
+
+echo "== list pages under load (32 clients, 10 s)"
+"$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix list -c 32 -d 10s --preload 0
+echo "== mixed load (32 clients, 10 s)"
+"$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix read -c 32 -d 10s --preload 200
+echo "RSS after load: $(grep VmRSS /proc/$PID/status)"
+
+echo "== audit verification"
+curl -fs "http://$ADDR/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"username":"scaleaud","password":"scale-auditor-pwd","unit":"group","roles":["auditor"]}' >/dev/null
+AT=$(curl -fs "http://$ADDR/api/v1/auth/login" -H 'Content-Type: application/json' \
+  -d '{"username":"scaleaud","password":"scale-auditor-pwd"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+curl -fs "http://$ADDR/api/v1/audit/verifier-key" > "$WORK/key.txt"
+curl -fs "http://$ADDR/api/v1/audit/checkpoint" -H "Authorization: Bearer $AT" > "$WORK/cp.txt"
+curl -fs "http://$ADDR/api/v1/audit/export" -H "Authorization: Bearer $AT" > "$WORK/export.ndjson"
+wc -l < "$WORK/export.ndjson"
+kill $PID; wait $PID 2>/dev/null || true; PID=
+/usr/bin/time -f "offline export verify: %e s, %M KB" "$BIN" audit verify --export "$WORK/export.ndjson" --key "$WORK/key.txt" --checkpoint "$WORK/cp.txt"
+/usr/bin/time -f "offline store verify: %e s, %M KB" "$BIN" audit verify --data "$DIR"
