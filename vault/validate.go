@@ -51,15 +51,30 @@ func checkText(field, s string, min, max int, multiline bool) error {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
 			return invalid(field, "contains a control character")
 		}
+		if hiddenFormat(r) {
+			return invalid(field, "contains an invisible or text-direction character")
+		}
 	}
-	if min > 0 && strings.TrimSpace(s) == "" {
+	if min > 0 && strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '\u3000' }) == "" {
 		return invalid(field, "must not be blank")
 	}
 	return nil
 }
 
+// hiddenFormat reports format characters that change how text is shown
+// without being seen: bidirectional overrides and isolates (the "Trojan
+// Source" trick), zero-width spaces and joiners, the BOM, and other Cf
+// characters. Zero-width joiners inside emoji sequences are kept.
+func hiddenFormat(r rune) bool {
+	switch r {
+	case '\u200d': // zero-width joiner (emoji)
+		return false
+	}
+	return unicode.Is(unicode.Cf, r)
+}
+
 var (
-	unitSegment = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	unitSegment = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 	usernameRE  = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
 )
 

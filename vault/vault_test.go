@@ -776,7 +776,7 @@ func TestValidUnit(t *testing.T) {
 		{"group/east", true},
 		{"group/east-1/site-3", true},
 		{"0/1/2", true},
-		{"-", true},
+		{"-", false}, // a segment starts and ends with a letter or digit
 		{seg64, true},
 		{strings.Repeat("a", 65), false},
 		{"a/b/c/d/e/f/g/h", true},

@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdSweep(rest, getenv, stdout, stderr)
 	case "analysis":
 		return cmdAnalysis(rest, getenv, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, getenv, stdout, stderr)
 	case "gen":
 		return cmdGen(rest, getenv, stdout, stderr)
 	case "bench":
@@ -80,6 +82,7 @@ commands:
                                                       monitor checkpoints; exit 3 on a fork or rollback
   user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
   user passwd --data DIR --username U [--password-file F]
+  check --data DIR                                    read every record of a stopped vault; report damage
   sweep --data DIR | --url URL [--token-file F]     run the deadline sweeper once (for cron)
   analysis train --data FILE.jsonl --out MODEL       train a classifier (default data: the shipped corpus)
   analysis eval --data FILE.jsonl [--model MODEL]    per-class precision/recall/F1, macro-F1, confusion matrix
