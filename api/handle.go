@@ -70,6 +70,9 @@ func (k *call) detail(key string, v any) { k.entry.Details[key] = v }
 // response, which is written only after the entry is committed.
 func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// The request will append one audit entry: let the log's group
+		// commit wait for it.
+		s.v.Log().Expect()
 		k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
 		if !requestIDRE.MatchString(k.rid) {
 			k.rid = audit.NewRequestID()

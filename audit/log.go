@@ -64,6 +64,9 @@ type Options struct {
 	MaxBatch int
 	// MaxBatchBytes caps the data bytes in one commit (default 4 MiB).
 	MaxBatchBytes int
+	// GatherWait is the longest a commit waits for announced requests
+	// (default 2 ms; see Expect).
+	GatherWait time.Duration
 	// OnCommit, when set, is called after each commit attempt.
 	OnCommit func(entries int, d time.Duration, err error)
 	// Signer signs checkpoints; without one the log issues none. Its name is
@@ -110,6 +113,26 @@ type Log struct {
 	broken   atomic.Pointer[string] // why the log refuses to append, if it does
 	cpNotify chan struct{}
 	cpDone   chan struct{}
+
+	expected atomic.Int64 // requests announced with Expect, not yet appended
+}
+
+// Expect announces a request that will Append an entry soon: the appender
+// may wait a little (Options.GatherWait) for it so that concurrent requests
+// share one synced commit. Every Expect must be followed by one Append (or
+// Unexpect).
+func (l *Log) Expect() { l.expected.Add(1) }
+
+// Unexpect withdraws an Expect without an Append. Append calls it too; the
+// count never goes below zero (appends nobody announced only make the
+// appender wait less).
+func (l *Log) Unexpect() {
+	for {
+		n := l.expected.Load()
+		if n <= 0 || l.expected.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
 }
 
 type pending struct {
@@ -134,6 +157,9 @@ func Open(st store.Store, opts Options) (*Log, error) {
 	}
 	if opts.MaxBatchBytes == 0 {
 		opts.MaxBatchBytes = 4 << 20
+	}
+	if opts.GatherWait == 0 {
+		opts.GatherWait = 2 * time.Millisecond
 	}
 	l := &Log{st: st, opts: opts, reqs: make(chan *pending, 4096), closing: make(chan struct{}), done: make(chan struct{})}
 	head, err := ReadHead(st)
@@ -219,9 +245,11 @@ func (l *Log) Broken() string {
 // the entry nor ops were stored.
 func (l *Log) Append(e *Entry, ops []store.Op) (Entry, error) {
 	if b := l.broken.Load(); b != nil {
+		l.Unexpect()
 		return Entry{}, fmt.Errorf("%w: %s", ErrUnavailable, *b)
 	}
 	p := &pending{e: e, ops: ops, done: make(chan result, 1)}
+	l.Unexpect()
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
@@ -272,15 +300,40 @@ func (l *Log) run() {
 		}
 		batch := []*pending{first}
 		size := store.OpsSize(first.ops)
+		// Gather: take what is queued, and while requests announced with
+		// Expect are still on their way, wait for them (at most GatherWait):
+		// one synced commit then serves them all.
+		deadline := time.Now().Add(l.opts.GatherWait)
+		var timer *time.Timer
 	fill:
 		for len(batch) < l.opts.MaxBatch && size < l.opts.MaxBatchBytes {
 			select {
 			case p := <-l.reqs:
 				batch = append(batch, p)
 				size += store.OpsSize(p.ops)
+				continue
 			default:
+			}
+			wait := time.Until(deadline)
+			if l.expected.Load() <= 0 || wait <= 0 {
 				break fill
 			}
+			if timer == nil {
+				timer = time.NewTimer(min(wait, 200*time.Microsecond))
+			} else {
+				timer.Reset(min(wait, 200*time.Microsecond))
+			}
+			select {
+			case p := <-l.reqs:
+				batch = append(batch, p)
+				size += store.OpsSize(p.ops)
+			case <-timer.C:
+			case <-l.closing:
+				break fill
+			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		l.commit(batch)
 	}

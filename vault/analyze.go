@@ -233,9 +233,15 @@ func (v *Vault) Retrain() (int, error) {
 			docs = append(docs, analysis.Doc{Text: c.Text, Label: c.Label})
 		}
 	}
-	m, err := analysis.Train(docs, analysis.TrainOptions{})
+	// One training run: the temperature fitted for the shipped model (5-fold
+	// cross-validation on the same corpus) carries over, as corrections are
+	// few next to the corpus.
+	m, err := analysis.Train(docs, analysis.TrainOptions{NoCalibrate: true})
 	if err != nil {
 		return 0, err
+	}
+	if def, err := analysis.DefaultModel(); err == nil {
+		m.Temperature = def.Temperature
 	}
 	sealed, err := v.seal(m.Bytes())
 	if err != nil {
