@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -171,8 +172,12 @@ func (s *Server) authenticate(k *call) error {
 		return errUnauthenticated
 	}
 	u, sess, err := s.v.SessionOf(strings.TrimSpace(tok))
-	if err != nil {
+	if errors.Is(err, vault.ErrUnauthenticated) {
 		return errUnauthenticated
+	}
+	if err != nil {
+		// The store could not be read: the token may well be valid.
+		return &httpError{status: http.StatusServiceUnavailable, detail: "the vault cannot read its store; try again"}
 	}
 	k.token, k.user, k.sub = strings.TrimSpace(tok), u, s.v.Subject(u)
 	k.entry.Actor = vault.Actor(u)
@@ -196,7 +201,7 @@ func (s *Server) allowed(k *call, act string, obj *policy.Object) error {
 	if err := s.may(k, act); err != nil {
 		return err
 	}
-	if !s.pol.Allowed(k.sub, act, obj) {
+	if !s.decide(k.sub, act, obj) {
 		return errHidden
 	}
 	return nil
@@ -216,4 +221,16 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// decide asks the policy whether sub may take act on obj, counting the
+// decision in the metrics.
+func (s *Server) decide(sub *policy.Subject, act string, obj *policy.Object) bool {
+	ok := s.pol.Allowed(sub, act, obj)
+	if ok {
+		s.metrics.decisions.WithLabelValues("allow").Inc()
+	} else {
+		s.metrics.decisions.WithLabelValues("deny").Inc()
+	}
+	return ok
 }

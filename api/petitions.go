@@ -153,7 +153,7 @@ func (s *Server) createPetition(c *gin.Context, k *call) error {
 		return badRequest("unit: not a unit path (segments of a-z, 0-9 and '-', joined by '/')")
 	}
 	k.detail("unit", in.Unit)
-	if !s.pol.Allowed(k.sub, policy.PetitionCreate, &policy.Object{Type: "petition", Unit: in.Unit}) {
+	if !s.decide(k.sub, policy.PetitionCreate, &policy.Object{Type: "petition", Unit: in.Unit}) {
 		return &httpError{status: http.StatusForbidden, detail: "you may not register petitions in this unit", decision: audit.Deny}
 	}
 	created, err := s.v.CreatePetition(in, k.user, k.prepare(http.StatusCreated))
@@ -179,7 +179,7 @@ func (s *Server) lookupPetition(c *gin.Context, k *call) (*vault.Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.pol.Allowed(k.sub, policy.PetitionRead, m.Object()) {
+	if !s.decide(k.sub, policy.PetitionRead, m.Object()) {
 		return nil, errHidden
 	}
 	return m, nil
@@ -200,7 +200,7 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 			return err
 		}
 		k.entry.Reason = reason
-		if !s.pol.Allowed(k.sub, policy.PetitionReveal, m.Object()) {
+		if !s.decide(k.sub, policy.PetitionReveal, m.Object()) {
 			return &httpError{status: http.StatusForbidden, detail: "you may read this petition but not reveal its petitioner", decision: audit.Deny}
 		}
 	}
@@ -289,7 +289,7 @@ func (s *Server) listPetitions(c *gin.Context, k *call) error {
 	if !empty {
 		scopes := s.pol.Scopes(k.sub, policy.PetitionList)
 		page, nxt, err := s.v.List(k.sub, scopes, q, func(m *vault.Meta) bool {
-			return s.pol.Allowed(k.sub, policy.PetitionList, m.Object())
+			return s.decide(k.sub, policy.PetitionList, m.Object())
 		})
 		if err != nil {
 			return err

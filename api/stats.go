@@ -117,7 +117,7 @@ func (s *Server) summaryStats(c *gin.Context, k *call) error {
 	if unit != "" && !vault.ValidUnit(unit) {
 		return badRequest("unit: not a unit path")
 	}
-	if unit != "" && !s.pol.Allowed(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) {
+	if unit != "" && !s.decide(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) {
 		// A unit above the caller's scope is narrowed to it; one outside is 404.
 		if !policy.Within(k.user.Unit, unit) {
 			return errHidden
@@ -153,7 +153,7 @@ func (s *Server) hotspots(c *gin.Context, k *call) error {
 	if unit != "" && !vault.ValidUnit(unit) {
 		return badRequest("unit: not a unit path")
 	}
-	if unit != "" && !s.pol.Allowed(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) && !policy.Within(k.user.Unit, unit) {
+	if unit != "" && !s.decide(k.sub, policy.StatsRead, &policy.Object{Type: "unit", ID: unit, Unit: unit}) && !policy.Within(k.user.Unit, unit) {
 		return errHidden
 	}
 	baseFrom := analysis.WeekOf(from, vault.DefaultZone).Start.AddDate(0, 0, -7*analysis.SpikeBaselineWeeks)

@@ -74,7 +74,7 @@ scan:
 			return err
 		}
 		for _, u := range page {
-			if s.pol.Allowed(k.sub, policy.UserManage, policyUser(u)) {
+			if s.decide(k.sub, policy.UserManage, policyUser(u)) {
 				got = append(got, u)
 				if len(got) > limit {
 					break scan
@@ -115,7 +115,7 @@ func (s *Server) lookupUser(c *gin.Context, k *call, act string) (*vault.User, e
 	if err != nil {
 		return nil, err
 	}
-	if !s.pol.Allowed(k.sub, act, policyUser(u)) {
+	if !s.decide(k.sub, act, policyUser(u)) {
 		return nil, errHidden
 	}
 	return u, nil
@@ -150,7 +150,7 @@ func (s *Server) updateUser(c *gin.Context, k *call) error {
 	if err := decodeStrict(b, &in); err != nil {
 		return err
 	}
-	if in.Unit != nil && vault.ValidUnit(*in.Unit) && !s.pol.Allowed(k.sub, policy.UserManage, &policy.Object{Type: "user", ID: u.ID, Unit: *in.Unit}) {
+	if in.Unit != nil && vault.ValidUnit(*in.Unit) && !s.decide(k.sub, policy.UserManage, &policy.Object{Type: "user", ID: u.ID, Unit: *in.Unit}) {
 		return errForbidden
 	}
 	p := vault.UserPatch{DisplayName: in.DisplayName, Unit: in.Unit, Roles: in.Roles, Disabled: in.Disabled, Password: in.Password}

@@ -89,7 +89,7 @@ func (s *Server) petitionAction(c *gin.Context, k *call) error {
 	if err != nil {
 		return err
 	}
-	if !s.pol.Allowed(k.sub, act, m.Object()) {
+	if !s.decide(k.sub, act, m.Object()) {
 		return &httpError{status: http.StatusForbidden, detail: "you may not take " + in.Action + " on this petition", decision: audit.Deny}
 	}
 	ai := vault.ActionInput{Action: in.Action, Days: deref(in.Days), Reason: deref(in.Reason), Text: deref(in.Text),
@@ -110,7 +110,7 @@ func (s *Server) petitionAction(c *gin.Context, k *call) error {
 		// The assignee must be able to read and reply once assigned.
 		after := m.Object()
 		after.Assignee = u.ID
-		if !s.pol.Allowed(s.v.Subject(u), policy.PetitionRead, after) || !s.pol.Allowed(s.v.Subject(u), "petition.reply", after) {
+		if !s.decide(s.v.Subject(u), policy.PetitionRead, after) || !s.decide(s.v.Subject(u), "petition.reply", after) {
 			return badRequest("assignee: this user could not handle the petition")
 		}
 		ai.Assignee = u
@@ -157,7 +157,7 @@ func (s *Server) addNote(c *gin.Context, k *call) error {
 	if err != nil {
 		return err
 	}
-	if !s.pol.Allowed(k.sub, "petition.note", m.Object()) {
+	if !s.decide(k.sub, "petition.note", m.Object()) {
 		return &httpError{status: http.StatusForbidden, detail: "you may not add notes to this petition", decision: audit.Deny}
 	}
 	b, err := readBody(c.Request)
@@ -246,7 +246,7 @@ func (s *Server) listAlerts(c *gin.Context, k *call) error {
 			return false
 		}
 		m, err := s.v.Meta(a.PetitionID)
-		return err == nil && s.pol.Allowed(k.sub, policy.AlertList, m.Object()) && s.pol.Allowed(k.sub, policy.PetitionRead, m.Object())
+		return err == nil && s.decide(k.sub, policy.AlertList, m.Object()) && s.decide(k.sub, policy.PetitionRead, m.Object())
 	})
 	if err != nil {
 		return err

@@ -224,6 +224,25 @@ func (l *Log) Head() Head {
 	return l.head
 }
 
+// Probe tries a tiny synced write when the last commit failed, so that the
+// log reports healthy again once the store works, without waiting for a
+// request. It returns whether the log is healthy.
+func (l *Log) Probe() bool {
+	if l.broken.Load() != nil {
+		return false
+	}
+	if l.healthy.Load() {
+		return true
+	}
+	err := l.st.Update(func(tx store.Tx) error {
+		return tx.Set([]byte("a/probe"), []byte(l.opts.Now().UTC().Format(time.RFC3339Nano)))
+	})
+	if err == nil {
+		l.healthy.Store(true)
+	}
+	return err == nil
+}
+
 // Healthy reports whether the last commit succeeded and the log matched its
 // latest checkpoint at open.
 func (l *Log) Healthy() bool { return l.healthy.Load() && l.broken.Load() == nil }
@@ -432,6 +451,14 @@ func (l *Log) commit(batch []*pending) {
 		l.healthy.Store(false)
 		if l.opts.Logger != nil {
 			l.opts.Logger.Error("audit commit failed", "entries", len(batch), "err", err)
+		}
+		// Did the batch land anyway (a failed sync after the write)? Then
+		// its durability is unknown: refuse to record until the vault is
+		// reopened and its start-up check has looked at the log. Otherwise
+		// nothing was written and the next commit may succeed.
+		if stored, rerr := ReadHead(l.st); rerr == nil && stored.Size != head.Size {
+			msg := "a commit failed after it was written; reopen the vault to check the log"
+			l.broken.Store(&msg)
 		}
 		for _, p := range batch {
 			p.done <- result{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}

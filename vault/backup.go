@@ -91,7 +91,15 @@ func (v *Vault) Backup(w io.Writer) (*BackupInfo, error) {
 	if !ok {
 		return nil, invalid("store", "this store cannot be backed up online")
 	}
-	aw, err := age.Encrypt(w, v.keyset.Load().recipients...)
+	// Sealed to the vault's X25519 recipient (not the online symmetric
+	// stanza) and the recovery recipients: a backup opens with vault.key or
+	// a recovery identity, with pvault or the stock age command.
+	ks := v.keyset.Load()
+	recips, err := ParseRecipients(ks.recovery)
+	if err != nil {
+		return nil, err
+	}
+	aw, err := age.Encrypt(w, append([]age.Recipient{ks.current.Recipient()}, recips...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +195,11 @@ func Restore(dir string, backup io.Reader, identityText string) (*BackupInfo, er
 	ids, err := age.ParseIdentities(bytesReader(identityText))
 	if err != nil || len(ids) == 0 {
 		return nil, fmt.Errorf("restore: the identity file holds no age identity")
+	}
+	for _, id := range ids {
+		if x, ok := id.(*age.X25519Identity); ok {
+			ids = append(ids, symIdentity{newSymKey(x)})
+		}
 	}
 	ar, err := age.Decrypt(backup, ids...)
 	if err != nil {

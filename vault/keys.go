@@ -121,10 +121,16 @@ func validName(s string) bool {
 // ParseRecipients parses age X25519 recipients (age1…).
 func ParseRecipients(list []string) ([]age.Recipient, error) {
 	var out []age.Recipient
-	for _, s := range list {
+	for i, s := range list {
 		r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
 		if err != nil {
-			return nil, fmt.Errorf("recovery recipient %q: %w", s, err)
+			// Never echo the value: a secret key pasted by mistake must not
+			// end up in a log or on a screen.
+			hint := ""
+			if strings.HasPrefix(strings.TrimSpace(s), "AGE-SECRET-KEY-") {
+				hint = " (that is a SECRET key: use its public age1… recipient, and treat the secret as exposed)"
+			}
+			return nil, fmt.Errorf("recipient #%d is not an age X25519 recipient (age1…)%s", i+1, hint)
 		}
 		out = append(out, r)
 	}

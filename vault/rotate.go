@@ -107,6 +107,11 @@ func (v *Vault) StartRotation(o RotateOptions, e *audit.Entry) (*Job, audit.Entr
 		return nil, audit.Entry{}, &ConflictError{Msg: ErrJobRunning.Error() + " (job " + j.ID + ")"}
 	}
 	ks := v.keyset.Load()
+	if ks.previous != nil {
+		// A rotation that failed left records sealed to the previous
+		// identity: finish that one before starting another.
+		return v.retryRotation(e)
+	}
 	recovery := slices.Clone(ks.recovery)
 	for _, r := range o.AddRecovery {
 		r = strings.TrimSpace(r)
@@ -187,6 +192,47 @@ func (v *Vault) StartRotation(o RotateOptions, e *audit.Entry) (*Job, audit.Entr
 	}
 	v.startJob(j)
 	return j, rec, nil
+}
+
+// retryRotation restarts the re-encryption of the last rotation that did not
+// finish (its previous identity is still held), from the start.
+func (v *Vault) retryRotation(e *audit.Entry) (*Job, audit.Entry, error) {
+	var last *Job
+	err := v.st.View(func(r store.Reader) error {
+		return r.Scan(store.ScanOptions{Prefix: []byte("job/")}, func(_, val []byte) error {
+			var j Job
+			if err := jsonUnmarshal(val, &j); err != nil {
+				return err
+			}
+			if j.Kind == "key.rotate" && (last == nil || j.StartedAt.After(last.StartedAt)) {
+				last = &j
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, audit.Entry{}, err
+	}
+	now := v.Now()
+	if last == nil {
+		last = &Job{ID: v.ids.next(now), Kind: "key.rotate", NewIdentity: true}
+	}
+	total, err := v.countSealed()
+	if err != nil {
+		return nil, audit.Entry{}, err
+	}
+	last.State, last.Done, last.Total, last.Cursor, last.Error, last.FinishedAt, last.StartedAt = JobRunning, 0, total, "", "", nil, now
+	e.Object = &audit.Object{Type: "job", ID: last.ID}
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	e.Details["retry"] = true
+	rec, err := v.log.Append(e, []store.Op{store.Put(jobKey(last.ID), mustJSON(last))})
+	if err != nil {
+		return nil, rec, err
+	}
+	v.startJob(last)
+	return last, rec, nil
 }
 
 // writeIdentityAs writes id as the vault identity (or the previous one),
@@ -342,6 +388,7 @@ func (v *Vault) runRotation(j *Job) error {
 			ops = append(ops, store.Put(r.key, nv))
 		}
 		j.Done += int64(len(batch))
+		j.Total = max(j.Total, j.Done) // records written during the job are counted too
 		j.Cursor = string(batch[len(batch)-1].key)
 		ops = append(ops, store.Put(jobKey(j.ID), mustJSON(j)))
 		_, err = v.log.Append(&audit.Entry{RequestID: audit.NewRequestID(), Action: "key.reencrypt", Object: &audit.Object{Type: "job", ID: j.ID},
@@ -458,7 +505,21 @@ func (v *Vault) finishRotation(j *Job) error {
 	if err != nil {
 		return v.failJob(j, err)
 	}
-	v.keyset.Store(final)
+	// Reads that fetched a record before its re-encryption may still open
+	// it with the previous key for a short while; then it is forgotten.
+	if ks.previous != nil {
+		grace, _ := keysetFor(ks.current, ks.previous, ks.recovery)
+		v.keyset.Store(grace)
+		time.AfterFunc(time.Minute, func() {
+			v.rotMu.Lock()
+			defer v.rotMu.Unlock()
+			if v.keyset.Load() == grace {
+				v.keyset.Store(final)
+			}
+		})
+	} else {
+		v.keyset.Store(final)
+	}
 	now := v.Now()
 	j.State = JobDone
 	j.FinishedAt = &now

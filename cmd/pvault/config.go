@@ -23,7 +23,7 @@ type Config struct {
 	Addr              string   `toml:"addr"`
 	PassphraseFile    string   `toml:"passphrase_file"`
 	LogLevel          string   `toml:"log_level"`
-	SweepInterval     Duration `toml:"sweep_interval"`
+	SweepInterval     *Duration `toml:"sweep_interval"`
 	Holidays          string   `toml:"holidays"`
 	RequireTOTP       bool     `toml:"require_totp"`
 	RequireTOTPRoles  []string `toml:"require_totp_roles"`
@@ -113,7 +113,8 @@ func (c *Config) apply(fs *flag.FlagSet, getenv env) {
 		case "log-level":
 			c.LogLevel = v
 		case "sweep-interval":
-			c.SweepInterval.Duration, _ = time.ParseDuration(v)
+			d, _ := time.ParseDuration(v)
+			c.SweepInterval = &Duration{d}
 		case "holidays":
 			c.Holidays = v
 		case "require-totp":
@@ -137,8 +138,8 @@ func (c *Config) apply(fs *flag.FlagSet, getenv env) {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
-	if c.SweepInterval.Duration == 0 {
-		c.SweepInterval.Duration = time.Minute
+	if c.SweepInterval == nil {
+		c.SweepInterval = &Duration{time.Minute} // 0, when set, turns the sweeper off
 	}
 }
 
@@ -156,7 +157,7 @@ func splitList(s string) []string {
 // roles parse.
 func (c *Config) check() error {
 	var errs []error
-	if c.SweepInterval.Duration < 0 {
+	if c.SweepInterval != nil && c.SweepInterval.Duration < 0 {
 		errs = append(errs, errors.New("sweep_interval: must not be negative"))
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {

@@ -89,7 +89,7 @@ func progressBar(w io.Writer, j *vault.Job) {
 	const width = 40
 	frac := 1.0
 	if j.Total > 0 {
-		frac = float64(j.Done) / float64(j.Total)
+		frac = min(float64(j.Done)/float64(j.Total), 1)
 	}
 	n := int(frac * width)
 	eta := ""

@@ -122,7 +122,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			errc <- hs.Serve(ln)
 		}
 	}()
-	if conf.SweepInterval.Duration > 0 {
+	if conf.SweepInterval != nil && conf.SweepInterval.Duration > 0 {
 		go runSweeper(ctx, v, conf.SweepInterval.Duration, logger)
 	}
 	select {
