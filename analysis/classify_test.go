@@ -143,6 +143,52 @@ func TestTrainLearnsTinyCorpus(t *testing.T) {
 	}
 }
 
+// anMoreDocs extend anTinyDocs past the size at which Train calibrates.
+var anMoreDocs = []Doc{
+	{"包工头卷款跑了，二十多个工人的工钱没着落。", "wage_arrears"},
+	{"劳务公司说工资已经打给班组长，可我们一分没收到。", "wage_arrears"},
+	{"年底结算工资时扣了一大半，说是罚款。", "wage_arrears"},
+	{"工资卡被包工头拿走，发下来的钱都被取走了。", "wage_arrears"},
+	{"工地塔吊凌晨就开始作业，吵得整栋楼没法睡。", "construction_nuisance"},
+	{"施工车辆堵住小区出口，早上送孩子上学出不去。", "construction_nuisance"},
+	{"切割钢管的声音刺耳，周末也不停。", "construction_nuisance"},
+	{"工地灯光直射卧室，整夜亮如白昼。", "construction_nuisance"},
+	{"屋顶防水失效，一下雨天花板就滴水。", "quality"},
+	{"门窗密封条老化脱落，冬天漏风严重。", "quality"},
+	{"电梯频繁故障，新楼不到两年已经困人三次。", "quality"},
+	{"阳台栏杆松动，一推就晃，担心孩子安全。", "quality"},
+}
+
+// TestTrainCalibrates: with enough documents Train fits a temperature on
+// out-of-fold predictions; it rescales confidence without changing any
+// label, and is deterministic too.
+func TestTrainCalibrates(t *testing.T) {
+	docs := append(slices.Clone(anTinyDocs), anMoreDocs...)
+	o := TrainOptions{Seed: 1, Bits: 12, Epochs: 10}
+	cal := anTrain(t, docs, o)
+	o.NoCalibrate = true
+	raw := anTrain(t, docs, o)
+	if raw.Temperature != 1 {
+		t.Errorf("uncalibrated temperature %v, want 1", raw.Temperature)
+	}
+	if cal.Temperature < 0.05 || cal.Temperature > 4 {
+		t.Errorf("calibrated temperature %v outside the searched range", cal.Temperature)
+	}
+	if !slices.Equal(cal.W, raw.W) || !slices.Equal(cal.B, raw.B) {
+		t.Error("calibration changed the weights")
+	}
+	for _, d := range append(docs, Doc{Text: "完全无关：今天食堂的包子很好吃。"}) {
+		a, b := cal.Predict(d.Text), raw.Predict(d.Text)
+		if a.Label != b.Label {
+			t.Errorf("%q: calibrated %s, uncalibrated %s", d.Text, a.Label, b.Label)
+		}
+		anCheckPrediction(t, cal, a)
+	}
+	if again := anTrain(t, docs, TrainOptions{Seed: 1, Bits: 12, Epochs: 10}); !bytes.Equal(again.Bytes(), cal.Bytes()) {
+		t.Error("calibrated training is not deterministic")
+	}
+}
+
 func TestTrainErrors(t *testing.T) {
 	if _, err := Train(nil, TrainOptions{}); err == nil {
 		t.Error("Train with no documents: no error")
