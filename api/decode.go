@@ -55,6 +55,9 @@ func decodeStrict(b []byte, dst any) error {
 	if err := checkJSONShape(b); err != nil {
 		return err
 	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return badRequest("the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

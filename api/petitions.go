@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -228,8 +229,8 @@ func checkReason(r string) error {
 		return badRequest("X-Access-Reason: 10–500 characters")
 	}
 	for _, c := range r {
-		if c < 0x20 || c == 0x7f {
-			return badRequest("X-Access-Reason: contains a control character")
+		if unicode.IsControl(c) || (unicode.Is(unicode.Cf, c) && c != '\u200d') || c == '\u2028' || c == '\u2029' {
+			return badRequest("X-Access-Reason: contains a control, invisible or text-direction character")
 		}
 	}
 	if strings.TrimSpace(r) == "" {

@@ -15,6 +15,8 @@
 package audit
 
 import (
+	"strings"
+	"unicode/utf8"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -73,6 +75,25 @@ var (
 func (e *Entry) Marshal() ([]byte, error) {
 	c := *e
 	c.Time = c.Time.UTC()
+	// Invalid UTF-8 (from a hostile path or form field) becomes U+FFFD
+	// here, so that the canonical bytes parse back to themselves.
+	c.RequestID, c.Action, c.Decision, c.Reason = validUTF8(c.RequestID), validUTF8(c.Action), validUTF8(c.Decision), validUTF8(c.Reason)
+	if c.Object != nil {
+		o := Object{Type: validUTF8(c.Object.Type), ID: validUTF8(c.Object.ID)}
+		c.Object = &o
+	}
+	if c.Actor != nil {
+		a := *c.Actor
+		a.UserID, a.Username, a.Unit = validUTF8(a.UserID), validUTF8(a.Username), validUTF8(a.Unit)
+		a.Roles = append([]string(nil), a.Roles...)
+		for i := range a.Roles {
+			a.Roles[i] = validUTF8(a.Roles[i])
+		}
+		c.Actor = &a
+	}
+	if c.Details != nil {
+		c.Details = sanitizeMap(c.Details)
+	}
 	if c.Details == nil {
 		c.Details = map[string]any{}
 	}
@@ -127,4 +148,41 @@ func DecodeHash(s string) (tlog.Hash, error) {
 	}
 	copy(h[:], b)
 	return h, nil
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func sanitizeMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[validUTF8(k)] = sanitizeValue(v)
+	}
+	return out
+}
+
+func sanitizeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return validUTF8(x)
+	case map[string]any:
+		return sanitizeMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, y := range x {
+			out[i] = sanitizeValue(y)
+		}
+		return out
+	case []string:
+		out := make([]string, len(x))
+		for i, y := range x {
+			out[i] = validUTF8(y)
+		}
+		return out
+	}
+	return v
 }

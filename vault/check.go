@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -43,6 +44,7 @@ func (v *Vault) Check() (*CheckReport, error) {
 		}
 	}
 	metas := map[string]*Meta{}
+	badMeta := map[string]bool{} // reported once, not again through its indexes
 	err := v.st.View(func(r store.Reader) error {
 		// Petitions: metadata, envelopes, events.
 		err := r.Scan(store.ScanOptions{Prefix: []byte("p/")}, func(k, val []byte) error {
@@ -60,6 +62,7 @@ func (v *Vault) Check() (*CheckReport, error) {
 				var m Meta
 				if err := json.Unmarshal(val, &m); err != nil || m.ID != id {
 					add(Damage{Kind: "petition", ID: id, Part: "meta", Problem: "metadata does not parse"})
+					badMeta[id] = true
 					return nil
 				}
 				metas[id] = &m
@@ -115,6 +118,9 @@ func (v *Vault) Check() (*CheckReport, error) {
 			}
 			id := key[len(key)-26:]
 			m, ok := metas[id]
+			if !ok && badMeta[id] {
+				return nil
+			}
 			if !ok {
 				add(Damage{Kind: "index", ID: id, Part: indexName(k), Problem: "index entry points at no petition"})
 				return nil
@@ -128,6 +134,23 @@ func (v *Vault) Check() (*CheckReport, error) {
 			}
 			if !want {
 				add(Damage{Kind: "index", ID: id, Part: indexName(k), Problem: "index entry disagrees with the petition's metadata"})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Receipt codes must lead to the petition that holds their hash.
+		err = r.Scan(store.ScanOptions{Prefix: []byte("rc/")}, func(k, val []byte) error {
+			rep.IndexKeys++
+			h := strings.TrimPrefix(string(k), "rc/")
+			m, ok := metas[string(val)]
+			switch {
+			case !ok && badMeta[string(val)]:
+			case !ok:
+				add(Damage{Kind: "index", ID: string(val), Part: "rc", Problem: "receipt code points at no petition"})
+			case subtle.ConstantTimeCompare([]byte(m.ReceiptHash), []byte(h)) != 1:
+				add(Damage{Kind: "index", ID: string(val), Part: "rc", Problem: "receipt code points at another petition"})
 			}
 			return nil
 		})

@@ -127,7 +127,7 @@ func (s *stream) fill(r store.Reader, after string) error {
 			return store.ErrStop
 		}
 		s.buf = append(s.buf, id)
-		last = k
+		last = append(last[:0], k...) // k is only valid during the callback
 		n++
 		return nil
 	})

@@ -107,9 +107,9 @@ func (v *Vault) StartRotation(o RotateOptions, e *audit.Entry) (*Job, audit.Entr
 		return nil, audit.Entry{}, &ConflictError{Msg: ErrJobRunning.Error() + " (job " + j.ID + ")"}
 	}
 	ks := v.keyset.Load()
-	if ks.previous != nil {
+	if v.unfinishedRotation() {
 		// A rotation that failed left records sealed to the previous
-		// identity: finish that one before starting another.
+		// identity (still on disk): finish that one before starting another.
 		return v.retryRotation(e)
 	}
 	recovery := slices.Clone(ks.recovery)
@@ -192,6 +192,17 @@ func (v *Vault) StartRotation(o RotateOptions, e *audit.Entry) (*Job, audit.Entr
 	}
 	v.startJob(j)
 	return j, rec, nil
+}
+
+// unfinishedRotation reports whether the previous identity is still on disk:
+// a rotation has not finished re-encrypting.
+func (v *Vault) unfinishedRotation() bool {
+	for _, f := range []string{OldIdentityFile, OldSealedIdentityFile} {
+		if _, err := os.Stat(filepath.Join(v.dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // retryRotation restarts the re-encryption of the last rotation that did not

@@ -127,6 +127,11 @@ func CheckPassword(password, username string) error {
 	if n > 256 {
 		return invalid("password", "at most 256 characters")
 	}
+	for _, r := range password {
+		if unicode.IsControl(r) || hiddenFormat(r) || r == '\u2028' || r == '\u2029' {
+			return invalid("password", "contains a control or invisible character")
+		}
+	}
 	lower := strings.ToLower(password)
 	if username != "" && lower == strings.ToLower(username) {
 		return invalid("password", "must not equal the username")

@@ -816,8 +816,14 @@ func refValidUnit(s string) bool {
 		return false
 	}
 	depth, segLen := 1, 0
+	var prev byte = '/'
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		// A segment starts and ends with a letter or digit.
+		if c == '-' && prev == '/' || c == '/' && prev == '-' {
+			return false
+		}
+		prev = c
 		switch {
 		case c == '/':
 			if segLen == 0 {
@@ -833,7 +839,7 @@ func refValidUnit(s string) bool {
 			return false
 		}
 	}
-	return segLen > 0 && depth <= MaxUnitDepth
+	return segLen > 0 && prev != '-' && depth <= MaxUnitDepth
 }
 
 func FuzzValidUnit(f *testing.F) {

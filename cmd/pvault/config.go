@@ -19,17 +19,17 @@ import (
 // PVAULT_CONFIG), overridden by environment variables, overridden by flags.
 // The zero value of each field means its default.
 type Config struct {
-	Data              string   `toml:"data"`
-	Addr              string   `toml:"addr"`
-	PassphraseFile    string   `toml:"passphrase_file"`
-	LogLevel          string   `toml:"log_level"`
+	Data              string    `toml:"data"`
+	Addr              string    `toml:"addr"`
+	PassphraseFile    string    `toml:"passphrase_file"`
+	LogLevel          string    `toml:"log_level"`
 	SweepInterval     *Duration `toml:"sweep_interval"`
-	Holidays          string   `toml:"holidays"`
-	RequireTOTP       bool     `toml:"require_totp"`
-	RequireTOTPRoles  []string `toml:"require_totp_roles"`
-	ArchiveRecipients []string `toml:"archive_recipients"`
-	SessionTTL        Duration `toml:"session_ttl"`
-	Pprof             bool     `toml:"pprof"`
+	Holidays          string    `toml:"holidays"`
+	RequireTOTP       bool      `toml:"require_totp"`
+	RequireTOTPRoles  []string  `toml:"require_totp_roles"`
+	ArchiveRecipients []string  `toml:"archive_recipients"`
+	SessionTTL        Duration  `toml:"session_ttl"`
+	Pprof             bool      `toml:"pprof"`
 	TLS               struct {
 		Cert string `toml:"cert"`
 		Key  string `toml:"key"`

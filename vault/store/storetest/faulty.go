@@ -81,10 +81,11 @@ func (f Fault) String() string {
 type Faulty struct {
 	store.Store
 
-	mu     sync.Mutex
-	active Fault
-	left   int // faults left before active clears; 0 means no limit
-	stats  FaultyStats
+	mu      sync.Mutex
+	active  Fault
+	left    int // faults left before active clears; 0 means no limit
+	stats   FaultyStats
+	onFault func(Fault)
 }
 
 // FaultyStats counts what a Faulty store has done.
@@ -121,6 +122,16 @@ func (s *Faulty) FailN(f Fault, n int) {
 		return
 	}
 	s.active, s.left = f, n
+}
+
+// OnFault sets a function called each time a fault strikes, just before
+// the failing operation returns its error (under FailSync: after the writes
+// landed). It runs on the failing goroutine; a test can use it to hold the
+// failure while other work queues up behind it. nil removes it.
+func (s *Faulty) OnFault(fn func(Fault)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onFault = fn
 }
 
 // Clear ends every fault.
@@ -169,7 +180,17 @@ func (s *Faulty) count(field *int) {
 	s.mu.Unlock()
 }
 
-func injected(op string, f Fault) error { return fmt.Errorf("%s (%s): %w", op, f, ErrInjected) }
+// injected returns the error of fault f in op, after calling the OnFault
+// function.
+func (s *Faulty) injected(op string, f Fault) error {
+	s.mu.Lock()
+	fn := s.onFault
+	s.mu.Unlock()
+	if fn != nil {
+		fn(f)
+	}
+	return fmt.Errorf("%s (%s): %w", op, f, ErrInjected)
+}
 
 // Update implements store.Store. Under FailBegin it returns an error
 // wrapping ErrInjected without calling fn; under FailCommit it calls fn and
@@ -186,7 +207,7 @@ func (s *Faulty) Update(fn func(store.Tx) error) error {
 		}
 		return err
 	case hit&FailBegin != 0:
-		return injected("update", FailBegin)
+		return s.injected("update", FailBegin)
 	case hit&FailCommit != 0:
 		abandon := errors.New("storetest: abandon transaction")
 		err := s.Store.Update(func(tx store.Tx) error {
@@ -198,12 +219,12 @@ func (s *Faulty) Update(fn func(store.Tx) error) error {
 		if err != nil && !errors.Is(err, abandon) {
 			return err
 		}
-		return injected("commit", FailCommit)
+		return s.injected("commit", FailCommit)
 	default: // FailSync
 		if err := s.Store.Update(fn); err != nil {
 			return err
 		}
-		return injected("sync", FailSync)
+		return s.injected("sync", FailSync)
 	}
 }
 
@@ -213,7 +234,7 @@ func (s *Faulty) Update(fn func(store.Tx) error) error {
 func (s *Faulty) View(fn func(store.Reader) error) error {
 	s.count(&s.stats.Views)
 	if s.strike(FailView) != 0 {
-		return injected("view", FailView)
+		return s.injected("view", FailView)
 	}
 	return s.Store.View(func(r store.Reader) error { return fn(faultyReader{r: r, s: s}) })
 }
@@ -226,7 +247,7 @@ func (s *Faulty) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 		return 0, fmt.Errorf("storetest: %T cannot back up", s.Store)
 	}
 	if hit := s.strike(Reads); hit != 0 {
-		return 0, injected("backup", hit)
+		return 0, s.injected("backup", hit)
 	}
 	return b.Backup(w)
 }
@@ -241,14 +262,14 @@ type faultyReader struct {
 
 func (r faultyReader) Get(key []byte) ([]byte, error) {
 	if r.s.strike(FailGet) != 0 {
-		return nil, injected("get", FailGet)
+		return nil, r.s.injected("get", FailGet)
 	}
 	return r.r.Get(key)
 }
 
 func (r faultyReader) Scan(opts store.ScanOptions, fn func(key, value []byte) error) error {
 	if r.s.strike(FailGet) != 0 {
-		return injected("scan", FailGet)
+		return r.s.injected("scan", FailGet)
 	}
 	return r.r.Scan(opts, fn)
 }

@@ -3,6 +3,7 @@ package storetest_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -185,5 +186,30 @@ func TestFaultString(t *testing.T) {
 		if got := f.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", uint32(f), got, want)
 		}
+	}
+}
+
+func TestFaultyOnFault(t *testing.T) {
+	s := storetest.NewFaulty(store.NewMem())
+	var seen []storetest.Fault
+	s.OnFault(func(f storetest.Fault) {
+		// Under FailSync the writes have landed when the hook runs.
+		if f == storetest.FailSync {
+			if got, err := fyGet(s, "k"); err != nil || got != "v" {
+				t.Errorf("in OnFault under FailSync: k = %q, %v", got, err)
+			}
+		}
+		seen = append(seen, f)
+	})
+	s.FailN(storetest.FailSync, 1)
+	if err := fyPut(s, "k", "v"); !errors.Is(err, storetest.ErrInjected) {
+		t.Errorf("Update = %v", err)
+	}
+	s.Fail(storetest.FailGet)
+	fyGet(s, "k")
+	s.OnFault(nil)
+	fyGet(s, "k")
+	if want := []storetest.Fault{storetest.FailSync, storetest.FailGet}; !slices.Equal(seen, want) {
+		t.Errorf("OnFault saw %v, want %v", seen, want)
 	}
 }
