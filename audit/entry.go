@@ -15,14 +15,14 @@
 package audit
 
 import (
-	"strings"
-	"unicode/utf8"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
