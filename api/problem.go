@@ -65,7 +65,7 @@ func problemFor(err error) *httpError {
 	case errors.Is(err, vault.ErrUnauthenticated):
 		return errUnauthenticated
 	case errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrClosed):
-		return &httpError{status: http.StatusServiceUnavailable, detail: "the audit log cannot record this request; nothing was changed"}
+		return &httpError{status: http.StatusServiceUnavailable, detail: "the audit log cannot record this request, so it was refused; try again later"}
 	}
 	return &httpError{status: http.StatusInternalServerError, detail: "internal error"}
 }

@@ -360,6 +360,14 @@ func (l *Log) run() {
 
 func (l *Log) commit(batch []*pending) {
 	start := time.Now()
+	if b := l.broken.Load(); b != nil {
+		// Requests queued behind a commit that left the log in doubt are
+		// refused too: nothing more is written until the vault is reopened.
+		for _, p := range batch {
+			p.done <- result{err: fmt.Errorf("%w: %s", ErrUnavailable, *b)}
+		}
+		return
+	}
 	l.mu.RLock()
 	head, last := l.head, l.last
 	l.mu.RUnlock()

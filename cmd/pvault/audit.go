@@ -49,7 +49,9 @@ func cmdAuditVerify(args []string, getenv env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	v, err := openVault(dir, pass, slog.New(slog.DiscardHandler), true)
+	// Read-write: badger replays what a crash left before it can read; the
+	// directory lock keeps a running server out.
+	v, err := openVault(dir, pass, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,9 @@ func cmdCheck(args []string, getenv env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := vaultOptions(pass)
-	opts.ReadOnly = true
-	v, err := openVaultWith(dir, opts)
+	// Read-write: badger replays what a crash left before it can read; the
+	// directory lock keeps a running server out.
+	v, err := openVaultWith(dir, vaultOptions(pass))
 	if err != nil {
 		return err
 	}

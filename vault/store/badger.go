@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -28,12 +29,21 @@ type BadgerOptions struct {
 	Logger *slog.Logger
 	// MemTableSize in bytes (default 32 MiB).
 	MemTableSize int64
+	// MinFreeBytes refuses writes while the file system has less free space
+	// (default twice the memtable size): badger writes its log through
+	// memory maps, and a write into a map on a full disk kills the process.
+	MinFreeBytes int64
 }
+
+// ErrNoSpace is returned by Update when the disk is (almost) full.
+var ErrNoSpace = errors.New("store: not enough free disk space")
 
 // Badger is the badger-backed Store.
 type Badger struct {
-	db  *badger.DB
-	dir string
+	db      *badger.DB
+	dir     string
+	minFree int64
+	space   spaceCheck
 }
 
 var _ Store = (*Badger)(nil)
@@ -60,6 +70,9 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if opts.EncryptionKey != nil {
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithIndexCacheSize(32 << 20)
 	}
+	if !opts.ReadOnly {
+		removeEmptyLogFiles(opts.Dir)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		if errors.Is(err, badger.ErrEncryptionKeyMismatch) || strings.Contains(err.Error(), "Encryption key mismatch") {
@@ -67,7 +80,11 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	return &Badger{db: db, dir: opts.Dir}, nil
+	minFree := opts.MinFreeBytes
+	if minFree == 0 {
+		minFree = 2 * mt
+	}
+	return &Badger{db: db, dir: opts.Dir, minFree: minFree}, nil
 }
 
 // View implements Store.
@@ -75,8 +92,12 @@ func (b *Badger) View(fn func(Reader) error) error {
 	return translate(b.db.View(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
 }
 
-// Update implements Store.
+// Update implements Store. It returns an error wrapping ErrNoSpace, having
+// written nothing, while the disk has less than MinFreeBytes free.
 func (b *Badger) Update(fn func(Tx) error) error {
+	if b.minFree > 0 && !b.space.enough(b.dir, b.minFree) {
+		return ErrNoSpace
+	}
 	return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
 }
 
@@ -221,4 +242,23 @@ func RestoreBadger(dir string, key []byte, r interface{ Read([]byte) (int, error
 		return fmt.Errorf("restore store: %w", err)
 	}
 	return b.Close()
+}
+
+// removeEmptyLogFiles deletes zero-length value-log and memtable files: a
+// crash right after badger creates one, before it sizes it, leaves such a
+// file, which badger then refuses to open. They hold nothing.
+func removeEmptyLogFiles(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".vlog") && !strings.HasSuffix(name, ".mem") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Size() == 0 {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+	}
 }
