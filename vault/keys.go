@@ -18,6 +18,8 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/crypto/hkdf"
+
+	"pvault/internal/atomicfile"
 )
 
 // Files in a vault's data directory.
@@ -275,34 +277,9 @@ func openBytes(ct []byte, ids ...age.Identity) ([]byte, error) {
 	return pt, nil
 }
 
-// writeFileSync writes a new file atomically: a temporary file, fsync, rename,
-// directory fsync.
+// writeFileSync writes a file atomically and durably.
 func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, mode)
 }
 
 func bytesReader(s string) io.Reader { return strings.NewReader(s) }

@@ -70,22 +70,7 @@ func (v *Vault) Summarize(sub *policy.Subject, scopes []string, unit string, fro
 	s := &Summary{From: from, To: to, Unit: unit, ByStatus: map[string]int{}, ByChannel: map[string]int{},
 		ByCategory: map[string]int{}, ByRisk: map[string]int{}}
 	s.Overdue.ByStatus = map[string]int{}
-	var prefixes []string
-	switch {
-	case slices.Contains(scopes, policy.ScopeAll):
-		if unit == "" {
-			prefixes = []string{"x/all/"}
-		} else {
-			prefixes = []string{"x/u/" + unit + "\x00"}
-		}
-	case slices.Contains(scopes, policy.ScopeUnit):
-		switch {
-		case unit == "" || policy.Within(sub.Unit, unit):
-			prefixes = []string{"x/u/" + sub.Unit + "\x00"}
-		case policy.Within(unit, sub.Unit):
-			prefixes = []string{"x/u/" + unit + "\x00"}
-		}
-	}
+	prefixes := statsPrefixes(sub, scopes, unit)
 	now := v.Now()
 	var toAccept, toResolve []float64
 	err := v.st.View(func(r store.Reader) error {
@@ -160,22 +145,7 @@ func (v *Vault) Summarize(sub *policy.Subject, scopes []string, unit string, fro
 // HotspotPoints returns (unit, category, received time) of the petitions in
 // the caller's stats scopes received in [from, to), for hotspot counting.
 func (v *Vault) HotspotPoints(sub *policy.Subject, scopes []string, unit string, from, to time.Time) ([]analysis.Point, error) {
-	var prefixes []string
-	switch {
-	case slices.Contains(scopes, policy.ScopeAll):
-		if unit == "" {
-			prefixes = []string{"x/all/"}
-		} else {
-			prefixes = []string{"x/u/" + unit + "\x00"}
-		}
-	case slices.Contains(scopes, policy.ScopeUnit):
-		switch {
-		case unit == "" || policy.Within(sub.Unit, unit):
-			prefixes = []string{"x/u/" + sub.Unit + "\x00"}
-		case policy.Within(unit, sub.Unit):
-			prefixes = []string{"x/u/" + unit + "\x00"}
-		}
-	}
+	prefixes := statsPrefixes(sub, scopes, unit)
 	var out []analysis.Point
 	err := v.st.View(func(r store.Reader) error {
 		for _, p := range prefixes {
@@ -201,4 +171,24 @@ func (v *Vault) HotspotPoints(sub *policy.Subject, scopes []string, unit string,
 		return nil
 	})
 	return out, err
+}
+
+// statsPrefixes picks the unit index ranges that aggregate statistics may
+// read for the caller's stats scopes (all, or their unit), narrowed to unit.
+func statsPrefixes(sub *policy.Subject, scopes []string, unit string) []string {
+	switch {
+	case slices.Contains(scopes, policy.ScopeAll):
+		if unit == "" {
+			return []string{"x/all/"}
+		}
+		return []string{"x/u/" + unit + "\x00"}
+	case slices.Contains(scopes, policy.ScopeUnit):
+		switch {
+		case unit == "" || policy.Within(sub.Unit, unit):
+			return []string{"x/u/" + sub.Unit + "\x00"}
+		case policy.Within(unit, sub.Unit):
+			return []string{"x/u/" + unit + "\x00"}
+		}
+	}
+	return nil
 }

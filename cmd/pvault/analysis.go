@@ -86,20 +86,11 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		return nil
 	case "retrain":
 		fs := newFlags("analysis retrain", stderr)
-		data := fs.String("data", "", "data directory of a stopped vault (PVAULT_DATA)")
-		passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
+		vf := addVaultFlags(fs)
 		if err := fs.Parse(args[1:]); err != nil {
 			return errUsage
 		}
-		dir := orEnv(*data, "PVAULT_DATA", getenv, "")
-		if dir == "" {
-			return fmt.Errorf("analysis retrain: --data DIR is required")
-		}
-		pass, err := passphrase(*passFile, getenv)
-		if err != nil {
-			return err
-		}
-		v, err := openVaultWith(dir, vaultOptions(pass))
+		v, err := vf.open("analysis retrain", getenv)
 		if err != nil {
 			return err
 		}

@@ -104,3 +104,28 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 func vaultOptions(pass string) vault.Options {
 	return vault.Options{Passphrase: pass, Logger: slog.New(slog.DiscardHandler)}
 }
+
+// vaultFlags are the flags of commands that work on a stopped vault.
+type vaultFlags struct{ data, passFile *string }
+
+func addVaultFlags(fs *flag.FlagSet) vaultFlags {
+	return vaultFlags{
+		data:     fs.String("data", "", "data directory of a stopped vault (PVAULT_DATA)"),
+		passFile: fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity (else PVAULT_PASSPHRASE)"),
+	}
+}
+
+// open opens the stopped vault the flags name; cmd names the command in
+// errors. It opens read-write: badger replays what a crash left before it
+// can read, and its directory lock keeps a running server out.
+func (f vaultFlags) open(cmd string, getenv env) (*vault.Vault, error) {
+	dir := orEnv(*f.data, "PVAULT_DATA", getenv, "")
+	if dir == "" {
+		return nil, fmt.Errorf("%s: --data DIR is required", cmd)
+	}
+	pass, err := passphrase(*f.passFile, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return openVaultWith(dir, vaultOptions(pass))
+}

@@ -18,23 +18,14 @@ import (
 // that they share commits.
 func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlags("gen", stderr)
-	data := fs.String("data", "", "data directory of a stopped vault")
+	vf := addVaultFlags(fs)
 	n := fs.Int("n", 10000, "petitions to create")
 	workers := fs.Int("workers", 64, "concurrent creators")
 	unit := fs.String("unit", "group/scale", "unit of the petitions")
-	passFile := fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	dir := orEnv(*data, "PVAULT_DATA", getenv, "")
-	if dir == "" {
-		return fmt.Errorf("gen: --data DIR is required")
-	}
-	pass, err := passphrase(*passFile, getenv)
-	if err != nil {
-		return err
-	}
-	v, err := openVaultWith(dir, vaultOptions(pass))
+	v, err := vf.open("gen", getenv)
 	if err != nil {
 		return err
 	}
