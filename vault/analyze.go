@@ -159,7 +159,11 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		// whatever the wording.
 		for _, pk := range m.PetitionerKeys {
 			prefix := []byte("x/pk/" + pk + "\x00")
+			n := 0
 			err := r.Scan(store.ScanOptions{Prefix: prefix, Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
+				if n++; n > maxDups {
+					return store.ErrStop // the newest repeats are enough
+				}
 				return consider(string(k[len(prefix):]), true)
 			})
 			if err != nil {

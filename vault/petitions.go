@@ -401,19 +401,24 @@ func (v *Vault) SamePetitioner(m *Meta, limit int) ([]string, error) {
 	return ids, err
 }
 
+// finalKey indexes petitions whose outcome is final by petitioner key and
+// unit: x/fin/<petitioner key>\x00<unit> → id.
+func finalKey(pk, unit string) []byte { return []byte("x/fin/" + pk + "\x00" + unit) }
+
 // finalMatter returns an earlier petition by the same petitioner in the same
 // unit whose outcome is final (re-reviewed), or "".
 func (v *Vault) finalMatter(m *Meta) string {
-	ids, err := v.SamePetitioner(m, 50)
-	if err != nil {
-		return ""
-	}
-	for _, id := range ids {
-		if o, err := v.Meta(id); err == nil && o.Final && o.Unit == m.Unit {
-			return id
+	id := ""
+	_ = v.st.View(func(r store.Reader) error {
+		for _, pk := range m.PetitionerKeys {
+			if b, err := r.Get(finalKey(pk, m.Unit)); err == nil {
+				id = string(b)
+				return nil
+			}
 		}
-	}
-	return ""
+		return nil
+	})
+	return id
 }
 
 // Meta returns a petition's metadata, or an error wrapping ErrNotFound.

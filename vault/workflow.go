@@ -305,6 +305,9 @@ func (v *Vault) Act(id string, in ActionInput, u *User, e *audit.Entry) (*Meta, 
 		m.Status = StatusClosed
 		m.Final = true
 		m.ClosedAt = ts(now)
+		for _, pk := range m.PetitionerKeys {
+			ops = append(ops, store.Put(finalKey(pk, m.Unit), []byte(m.ID)))
+		}
 		text.Text = in.Text
 		ev.Public = true
 	case ActClose:
