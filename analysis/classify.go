@@ -8,12 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"unicode/utf8"
 )
 
 // Categories are the default petition categories (DESIGN.md).
@@ -74,22 +74,20 @@ type TrainOptions struct {
 func features(text string, bits uint, maxN int, buf []uint32) ([]uint32, float32) {
 	buf = buf[:0]
 	mask := uint32(1)<<bits - 1
-	h := fnv.New32a()
-	var b [16]byte
+	var b [utf8.UTFMax]byte
 	ngrams(Normalize(text), maxN, func(g []rune) {
-		h.Reset()
-		n := 0
+		// FNV-1a over the UTF-8 bytes of the n-gram, then its length.
+		h := uint32(2166136261)
 		for _, r := range g {
-			n += copy(b[n:], string(r))
-			if n > 12 {
-				h.Write(b[:n])
-				n = 0
+			n := utf8.EncodeRune(b[:], r)
+			for _, c := range b[:n] {
+				h ^= uint32(c)
+				h *= 16777619
 			}
 		}
-		h.Write(b[:n])
-		b[0] = byte(len(g))
-		h.Write(b[:1])
-		buf = append(buf, h.Sum32()&mask)
+		h ^= uint32(byte(len(g)))
+		h *= 16777619
+		buf = append(buf, h&mask)
 	})
 	slices.Sort(buf)
 	buf = slices.Compact(buf)
