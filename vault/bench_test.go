@@ -166,3 +166,51 @@ func BenchmarkCreatePetition(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEnvelope seals and opens typical content the way the vault does:
+// the symmetric pvault-key1 stanza for the vault plus one X25519 stanza per
+// recovery recipient, opened with the symmetric key. Compare with
+// BenchmarkSeal and BenchmarkOpen (X25519 stanzas only) for the saving.
+func BenchmarkEnvelope(b *testing.B) {
+	pt := typicalContent(b)
+	for _, nrec := range []int{0, 1} {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var recovery []string
+		for range nrec {
+			r, err := age.GenerateX25519Identity()
+			if err != nil {
+				b.Fatal(err)
+			}
+			recovery = append(recovery, r.Recipient().String())
+		}
+		ks, err := keysetFor(id, nil, recovery)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("seal/recovery=%d", nrec), func(b *testing.B) {
+			b.SetBytes(int64(len(pt)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := sealBytes(pt, ks.recipients); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		ct, err := sealBytes(pt, ks.recipients)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("open/recovery=%d", nrec), func(b *testing.B) {
+			b.SetBytes(int64(len(pt)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := openBytes(ct, ks.identities...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

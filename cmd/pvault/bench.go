@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -50,6 +51,13 @@ type benchTarget struct {
 	unit  string
 	ids   []string
 	mu    sync.Mutex
+	next  atomic.Int64 // next body to send
+}
+
+// body returns the next of the pre-generated bodies: every create of a run
+// sends a different petition until the pool is used up.
+func (t *benchTarget) body(bodies [][]byte) []byte {
+	return bodies[int(t.next.Add(1)-1)%len(bodies)]
 }
 
 func (t *benchTarget) addID(id string) {
@@ -67,32 +75,60 @@ func (t *benchTarget) randomID(r *rand.Rand) string {
 	return t.ids[r.IntN(len(t.ids))]
 }
 
-// petitionTexts are realistic 2–4 KiB petitions built from the shipped corpus.
-func petitionTexts(n int, seed uint64) ([][]byte, error) {
+// textGen makes realistic 2–4 KiB petitions from the shipped corpus: each
+// one strings together randomly chosen corpus texts, so that, as in a real
+// office, petitions share themes and phrases but few are near duplicates,
+// and petitioners (ID numbers and phones drawn from a large space) rarely
+// repeat.
+type textGen struct{ ex []analysis.Example }
+
+func newTextGen() (*textGen, error) {
 	ex, err := analysis.Corpus()
 	if err != nil {
 		return nil, err
 	}
-	r := rand.New(rand.NewPCG(seed, 7))
-	out := make([][]byte, n)
-	for i := range out {
-		first := ex[r.IntN(len(ex))]
-		var b strings.Builder
-		target := 2048 + r.IntN(2048)
-		for b.Len() < target {
-			e := ex[r.IntN(len(ex))]
-			b.WriteString(e.Text)
-			b.WriteString("\n")
-		}
-		body := map[string]any{
-			"unit": "", "channel": []string{"letter", "visit", "phone", "online", "email", "hotline"}[r.IntN(6)],
-			"title": first.Title, "content": truncateRunes(b.String(), 4000/3*3),
-			"petitioner": map[string]any{"name": "张某" + fmt.Sprint(i%97), "id_number": fmt.Sprintf("11010119800101%04d", r.IntN(10000)), "phone": fmt.Sprintf("1380000%04d", r.IntN(10000))},
-			"group_size": 1 + r.IntN(3),
-		}
-		out[i], _ = json.Marshal(body)
+	return &textGen{ex: ex}, nil
+}
+
+// pool generates n bodies (in parallel, the same ones every time).
+func (g *textGen) pool(n int, unit string) [][]byte {
+	out := make([][]byte, max(n, 1))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(out); i += workers {
+				out[i] = g.body(rand.New(rand.NewPCG(uint64(i), 1)), unit)
+			}
+		}()
 	}
-	return out, nil
+	wg.Wait()
+	return out
+}
+
+// body returns the JSON body of a new petition in unit.
+func (g *textGen) body(r *rand.Rand, unit string) []byte {
+	first := g.ex[r.IntN(len(g.ex))]
+	var b strings.Builder
+	target := 2048 + r.IntN(2048)
+	for b.Len() < target {
+		b.WriteString(g.ex[r.IntN(len(g.ex))].Text)
+		b.WriteString("\n")
+	}
+	body := map[string]any{
+		"unit": unit, "channel": []string{"letter", "visit", "phone", "online", "email", "hotline"}[r.IntN(6)],
+		"title": first.Title, "content": truncateRunes(b.String(), 4000/3*3),
+		"petitioner": map[string]any{
+			"name":      "张某" + fmt.Sprint(r.IntN(1000)),
+			"id_number": fmt.Sprintf("110101%04d%02d%02d%04d", 1960+r.IntN(40), 1+r.IntN(12), 1+r.IntN(28), r.IntN(10000)),
+			"phone":     fmt.Sprintf("138%08d", r.IntN(100_000_000)),
+		},
+		"group_size": 1 + r.IntN(3),
+	}
+	out, _ := json.Marshal(body)
+	return out
 }
 
 func truncateRunes(s string, maxBytes int) string {
@@ -129,10 +165,6 @@ func (t *benchTarget) do(method, path string, body []byte) (int, []byte, error) 
 	return resp.StatusCode, b, err
 }
 
-func withUnit(body []byte, unit string) []byte {
-	return bytes.Replace(body, []byte(`"unit":""`), []byte(`"unit":"`+unit+`"`), 1)
-}
-
 // run drives the mix for d with c clients.
 func (t *benchTarget) run(mix string, c int, d time.Duration, bodies [][]byte) BenchResult {
 	res := BenchResult{Target: t.name, Mix: mix, Clients: c, ByKind: map[string]int{}, Errors: map[string]int{}, KindRate: map[string]float64{}}
@@ -167,7 +199,7 @@ func (t *benchTarget) run(mix string, c int, d time.Duration, bodies [][]byte) B
 				var b []byte
 				switch kind {
 				case "create":
-					code, b, err = t.do("POST", "/petitions", withUnit(bodies[r.IntN(len(bodies))], t.unit))
+					code, b, err = t.do("POST", "/petitions", t.body(bodies))
 					if code == http.StatusCreated {
 						var p struct{ ID string }
 						if json.Unmarshal(b, &p) == nil {
@@ -235,7 +267,7 @@ func (t *benchTarget) preload(n, c int, bodies [][]byte) error {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				code, b, err := t.do("POST", "/petitions", withUnit(bodies[int(i)%len(bodies)], t.unit))
+				code, b, err := t.do("POST", "/petitions", t.body(bodies))
 				if err != nil || code != http.StatusCreated {
 					failed.Add(1)
 					continue
@@ -267,6 +299,7 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	preload := fs.Int("preload", 1000, "petitions to create before the run (reads need some)")
 	baseline := fs.Bool("baseline", false, "also run the same workload against an in-process plain gin + badger server (synced, no encryption, policy or audit) and print the ratios")
 	asJSON := fs.Bool("json", false, "print JSON")
+	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (the in-process vault included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -274,10 +307,11 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if !slices.Contains([]string{"create", "read", "list", "mixed"}, *mix) {
 		return fmt.Errorf("bench: --mix must be create, read, list or mixed")
 	}
-	bodies, err := petitionTexts(256, 1)
+	texts, err := newTextGen()
 	if err != nil {
 		return err
 	}
+	bodies := texts.pool(*npool, *unit)
 	var targets []*benchTarget
 	var cleanup []func()
 	defer func() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer v.Close()
-	bodies, err := petitionTexts(512, 2)
+	texts, err := newTextGen()
 	if err != nil {
 		return err
 	}
@@ -41,17 +42,18 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 	var next, failed atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range *workers {
+	for w := range *workers {
 		wg.Add(1)
-		go func() {
+		go func(w int) {
 			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 23))
 			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
 				var in struct {
 					Channel, Title, Content string
 					Petitioner              *vault.Petitioner
 					GroupSize               int `json:"group_size"`
 				}
-				_ = json.Unmarshal(bodies[int(i)%len(bodies)], &in)
+				_ = json.Unmarshal(texts.body(r, *unit), &in)
 				np := vault.NewPetition{Unit: *unit, Channel: in.Channel, Title: in.Title, Content: in.Content, Petitioner: in.Petitioner, GroupSize: in.GroupSize}
 				e := &audit.Entry{RequestID: audit.NewRequestID(), Action: "petition.create", Actor: vault.Actor(admin), Decision: audit.Allow, Status: 201, Details: map[string]any{"via": "gen"}}
 				if _, err := v.CreatePetition(np, admin, e); err != nil {
@@ -62,7 +64,7 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 					fmt.Fprintf(stderr, "gen: %d petitions, %.0f/s\n", i, float64(i)/el.Seconds())
 				}
 			}
-		}()
+		}(w)
 	}
 	wg.Wait()
 	el := time.Since(start)

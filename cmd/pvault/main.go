@@ -94,6 +94,7 @@ commands:
   config check --config FILE                          validate a configuration file
   bench [--url URL --user U --pass P] [-c 32] [-d 10s] [--mix create|read|list|mixed] [--preload N] [--baseline] [--json]
                                                       load test (in-process vault when --url is empty)
+  gen --data DIR [--n 10000] [--unit group/scale]     fill a stopped vault with synthetic petitions (scripts/scale.sh)
   version
 
 Flags have environment twins: PVAULT_DATA, PVAULT_ADDR, PVAULT_PASSPHRASE,
