@@ -57,6 +57,9 @@ type SummaryJSON struct {
 	Deadlines  vault.Deadlines `json:"deadlines"`
 	Overdue    bool            `json:"overdue"`
 	ReceivedAt time.Time       `json:"received_at"`
+	// Damaged marks a petition whose sealed content failed to open: it is
+	// listed from its metadata with an empty title.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 func optString(s string) *string {
@@ -87,9 +90,15 @@ func (s *Server) petitionJSON(m *vault.Meta, c *vault.Content, identity *vault.P
 }
 
 func (s *Server) summaryJSON(m *vault.Meta, c *vault.Content) SummaryJSON {
-	return SummaryJSON{ID: m.ID, Unit: m.Unit, Channel: m.Channel, Title: c.Title, Status: m.Status,
+	out := SummaryJSON{ID: m.ID, Unit: m.Unit, Channel: m.Channel, Status: m.Status,
 		Category: m.Category, Risk: m.Risk, Assignee: optString(m.AssigneeName), Deadlines: m.Deadlines,
 		Overdue: m.Overdue(s.v.Now()), ReceivedAt: m.ReceivedAt}
+	if c == nil {
+		out.Damaged = true
+	} else {
+		out.Title = c.Title
+	}
+	return out
 }
 
 type petitionerJSON struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"pvault/audit"
+	"pvault/policy"
 	"pvault/vault/store"
 )
 
@@ -338,6 +339,27 @@ func TestCorruptionCheck(t *testing.T) {
 				}
 				if err := hxReadAll(v, id); err != nil {
 					t.Errorf("petition %s beside the damage: %v", id, err)
+				}
+			}
+			// Lists keep working and still hold every intact petition.
+			items, _, err := v.List(v.Subject(f.admin), []string{policy.ScopeAll}, Query{Limit: 50}, func(*Meta) bool { return true })
+			if err != nil {
+				t.Errorf("list beside the damage: %v", err)
+			}
+			listed := map[string]bool{}
+			for _, it := range items {
+				listed[it.Meta.ID] = true
+				intact := slices.Contains(f.ids, it.Meta.ID) && it.Meta.ID != tt.id
+				if intact && it.Content == nil {
+					t.Errorf("intact list row %s without content", it.Meta.ID)
+				}
+				if it.Meta.ID == tt.id && strings.HasPrefix(tt.name, "content envelope") && it.Content != nil {
+					t.Errorf("damaged list row %s with content", it.Meta.ID)
+				}
+			}
+			for _, id := range f.ids {
+				if id != tt.id && !listed[id] && !strings.HasPrefix(tt.name, "index") && !strings.HasPrefix(tt.name, "unit index") {
+					t.Errorf("intact petition %s missing from the list", id)
 				}
 			}
 			rep, err := v.Check()

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"errors"
 	"encoding/base64"
 	"slices"
 	"time"
@@ -95,7 +96,7 @@ func DecodeCursor(c string) (string, bool) {
 // ListItem is one petition of a list page.
 type ListItem struct {
 	Meta    *Meta
-	Content *Content
+	Content *Content // nil when the envelope is damaged
 }
 
 // stream is one index prefix scanned newest first.
@@ -191,6 +192,12 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 				if err == ErrNotFound {
 					continue // index ahead of a deleted record
 				}
+				if errors.Is(err, ErrCorrupt) {
+					// Unreadable metadata cannot be matched or
+					// authorised: the row is left out, the rest listed.
+					v.logger.Error("list: petition metadata damaged", "petition", best)
+					continue
+				}
 				return err
 			}
 			if !q.matches(&m, now) || !allow(&m) {
@@ -209,7 +216,13 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 	items := make([]ListItem, 0, len(page))
 	for _, m := range page {
 		c, err := v.OpenContent(m.ID)
-		if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			// One damaged envelope must not take the page down: the row
+			// is listed from its metadata, marked damaged, and reads of
+			// that petition keep failing cleanly until it is restored.
+			v.logger.Error("list: sealed content damaged", "petition", m.ID)
+			c = nil
+		} else if err != nil {
 			return nil, "", err
 		}
 		items = append(items, ListItem{Meta: m, Content: c})
