@@ -3,7 +3,8 @@
 # through the vault's own create path, then measure start-up time, resident
 # memory, list-page latency under load and audit verification time.
 #   scripts/scale.sh [N]
-# It takes a while (about N/1500 seconds to fill on a 2-core machine) and
+# It takes a while (about N/300 seconds to fill on a 2-core machine: every
+# petition goes through intake analysis, sealing and a synced commit) and
 # needs a few GB of disk; it is not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

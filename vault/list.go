@@ -2,8 +2,8 @@ package vault
 
 import (
 	"bytes"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"time"
 
