@@ -62,7 +62,9 @@ func newHarnessWith(t testing.TB, ho harnessOptions) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	opts := vault.Options{Argon2: fastArgon, Now: clk.Now}
+	// Every harness logs at debug level into the run's log, which TestMain
+	// scans for secrets when all tests have run.
+	opts := vault.Options{Argon2: fastArgon, Now: clk.Now, Logger: runLogger}
 	if ho.vaultOpts != nil {
 		ho.vaultOpts(&opts)
 	}
@@ -74,7 +76,7 @@ func newHarnessWith(t testing.TB, ho harnessOptions) *harness {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { v.Close() })
-	cfg := Config{Vault: v, Now: clk.Now}
+	cfg := Config{Vault: v, Now: clk.Now, Logger: runLogger}
 	if ho.cfg != nil {
 		ho.cfg(&cfg)
 	}
@@ -115,18 +117,19 @@ type req struct {
 func (h *harness) send(r req) *resp {
 	h.t.Helper()
 	var body io.Reader
+	var raw []byte
 	switch b := r.Body.(type) {
 	case nil:
 	case string:
-		body = strings.NewReader(b)
+		body, raw = strings.NewReader(b), []byte(b)
 	case []byte:
-		body = bytes.NewReader(b)
+		body, raw = bytes.NewReader(b), b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		body = bytes.NewReader(j)
+		body, raw = bytes.NewReader(j), j
 	}
 	hr := httptest.NewRequest(r.Method, r.Path, body)
 	if r.Body != nil {
@@ -144,6 +147,7 @@ func (h *harness) send(r req) *resp {
 	}
 	rec := httptest.NewRecorder()
 	h.srv.ServeHTTP(rec, hr)
+	runSecrets.note(r.Token, raw, rec.Body.Bytes())
 	return &resp{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
 

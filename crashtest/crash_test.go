@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"sync"
 	"testing"
 	"time"
@@ -739,6 +740,7 @@ func TestCrashConsistency(t *testing.T) {
 	if n := checkOffline(t, dir); n != len(listed) {
 		t.Errorf("pvault check read %d petitions, the API lists %d", n, len(listed))
 	}
+	scanServerLog(t, logFile, u)
 	t.Logf("%d rounds (+%d kills during start-up, %d failed restarts) in %v: acknowledged %d creates, %d actions, %d reads, %d lists; "+
 		"%d requests unanswered at the kills, of which %d creates and %d actions were found applied; %d petitions at the end; lost: %d",
 		rounds, earlyKills, failedStarts, time.Since(start).Round(time.Millisecond), m.ackCreates, m.ackActions, m.ackReads, m.ackLists,
@@ -827,5 +829,38 @@ func TestCrashEmptyStoreFile(t *testing.T) {
 			defer c.close()
 			c.must(t, http.StatusOK, "GET", "/api/v1/petitions/"+p.ID, u.sup, nil)
 		})
+	}
+}
+
+// scanServerLog checks the real binary's log of the whole run (access logs
+// included, kills and recoveries too) for secrets: passwords, tokens, the
+// petitioner's ID number and phone, petition markers, any Chinese text.
+func scanServerLog(t *testing.T, logFile string, u users) {
+	t.Helper()
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	if !strings.Contains(log, `"msg":"request"`) {
+		t.Errorf("the server log holds no access log lines: the scan would prove nothing")
+	}
+	for what, s := range map[string]string{
+		"admin password": adminPassword, "user password": userPassword,
+		"admin token": u.admin, "supervisor token": u.sup, "auditor token": u.aud,
+		"ID number": "510104199001011234", "phone": "13812345678",
+	} {
+		if strings.Contains(log, s) {
+			t.Errorf("the server log holds the %s", what)
+		}
+	}
+	if m := markerRE.FindString(log); m != "" {
+		t.Errorf("the server log holds petition marker %s", m)
+	}
+	for i, line := range strings.Split(log, "\n") {
+		if strings.IndexFunc(line, func(r rune) bool { return unicode.Is(unicode.Han, r) }) >= 0 {
+			t.Errorf("server log line %d holds Chinese text", i+1)
+			break
+		}
 	}
 }

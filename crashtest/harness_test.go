@@ -149,7 +149,7 @@ func startServer(t *testing.T, dir, logFile string) *server {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(f, "=== pvault serve --data %s --addr %s at %s\n", dir, addr, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(pvaultBinary(t), "serve", "--data", dir, "--addr", addr, "--sweep-interval", "0", "--log-level", "warn")
+	cmd := exec.Command(pvaultBinary(t), "serve", "--data", dir, "--addr", addr, "--sweep-interval", "0", "--log-level", "info")
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
