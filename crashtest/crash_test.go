@@ -29,10 +29,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"pvault/audit"
 )
