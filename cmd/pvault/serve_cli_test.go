@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -174,30 +173,12 @@ func TestServeRefusesMissingOrWrongVault(t *testing.T) {
 	}
 }
 
-// syncBuffer is a buffer written by a running command and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serveDev runs serve --dev until stop is called; it returns the base URL
 // and what serve printed by then.
-func serveDev(t *testing.T, dir string) (base string, out *syncBuffer, stop func()) {
+func serveDev(t *testing.T, dir string) (base string, out *opSyncBuf, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &opSyncBuf{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", "127.0.0.1:0", "--sweep-interval", "0", "--log-level", "error"},
