@@ -91,6 +91,16 @@ func (i symIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 	return nil, age.ErrIncorrectIdentity
 }
 
+// fallbackIdentity is an X25519 identity tried only after the symmetric
+// key. age sorts its own identity types before others, so an
+// *age.X25519Identity passed as it is would be tried first, costing a
+// scalar multiplication per recovery stanza on every open; wrapped, it
+// keeps its place in the list.
+type fallbackIdentity struct{ id *age.X25519Identity }
+
+// Unwrap implements age.Identity.
+func (f fallbackIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) { return f.id.Unwrap(stanzas) }
+
 // keysetFor builds the keyset of a vault identity (and a previous one):
 // envelopes are sealed with the symmetric vault stanza and to every recovery
 // recipient; they open with the symmetric key or the X25519 identity (for
@@ -103,9 +113,9 @@ func keysetFor(current *age.X25519Identity, previous *age.X25519Identity, recove
 	sk := newSymKey(current)
 	ks := &keyset{current: current, recovery: recovery, previous: previous,
 		recipients: append([]age.Recipient{symRecipient{sk}}, recips...),
-		identities: []age.Identity{symIdentity{sk}, current}}
+		identities: []age.Identity{symIdentity{sk}, fallbackIdentity{current}}}
 	if previous != nil {
-		ks.identities = append(ks.identities, symIdentity{newSymKey(previous)}, previous)
+		ks.identities = append(ks.identities, symIdentity{newSymKey(previous)}, fallbackIdentity{previous})
 	}
 	return ks, nil
 }
