@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 // (scripts/scale.sh): realistic 2–4 KiB Chinese texts through the vault's
 // own create path (sealed, analysed, indexed, audited), many at a time so
 // that they share commits.
-func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
+func cmdGen(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlags("gen", stderr)
 	vf := addVaultFlags(fs)
 	n := fs.Int("n", 10000, "petitions to create")
@@ -39,7 +40,7 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var next, failed atomic.Int64
+	var next, failed, created atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range *workers {
@@ -47,7 +48,7 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 		go func(w int) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 23))
-			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
+			for i := next.Add(1); i <= int64(*n) && ctx.Err() == nil; i = next.Add(1) {
 				var in struct {
 					Channel, Title, Content string
 					Petitioner              *vault.Petitioner
@@ -58,6 +59,8 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 				e := &audit.Entry{RequestID: audit.NewRequestID(), Action: "petition.create", Actor: vault.Actor(admin), Decision: audit.Allow, Status: 201, Details: map[string]any{"via": "gen"}}
 				if _, err := v.CreatePetition(np, admin, e); err != nil {
 					failed.Add(1)
+				} else {
+					created.Add(1)
 				}
 				if i%10000 == 0 {
 					el := time.Since(start)
@@ -68,6 +71,9 @@ func cmdGen(args []string, getenv env, stdout, stderr io.Writer) error {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "pvault: created %d petitions in %s (%.0f/s), %d failed\n", int64(*n)-failed.Load(), el.Round(time.Second), float64(*n)/el.Seconds(), failed.Load())
+	fmt.Fprintf(stdout, "pvault: created %d petitions in %s (%.0f/s), %d failed\n", created.Load(), el.Round(time.Second), float64(created.Load())/el.Seconds(), failed.Load())
+	if ctx.Err() != nil {
+		fmt.Fprintln(stdout, "pvault: interrupted; the vault is consistent and holds what was created")
+	}
 	return nil
 }

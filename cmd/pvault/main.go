@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 	case "check":
 		return cmdCheck(rest, getenv, stdout, stderr)
 	case "gen":
-		return cmdGen(rest, getenv, stdout, stderr)
+		return cmdGen(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, getenv, stdout, stderr)
 	case "config":
