@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"pvault/analysis"
 	"pvault/vault/store"
@@ -117,8 +118,12 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		// average, texts that merely share a theme rarely more than one. The
 		// signatures of those sharing two or more are compared, and of the
 		// rest only the newest few; at most maxVerify in all.
-		hits := map[string]int{}
-		var order []string
+		type hit struct {
+			id    string
+			bands int
+		}
+		var order []hit
+		at := map[string]int{} // index in order
 		for b, key := range bands {
 			ids, err := r.Get(dupBucketKey(b, key))
 			if errors.Is(err, store.ErrNotFound) {
@@ -128,30 +133,32 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 				return err
 			}
 			for i := len(ids) - idLen; i >= 0; i -= idLen {
-				id := string(ids[i : i+idLen])
-				if hits[id] == 0 {
-					order = append(order, id)
+				if k, ok := at[string(ids[i:i+idLen])]; ok {
+					order[k].bands++
+					continue
 				}
-				hits[id]++
+				id := string(ids[i : i+idLen])
+				at[id] = len(order)
+				order = append(order, hit{id, 1})
 			}
 		}
-		sort.SliceStable(order, func(i, j int) bool {
-			if hits[order[i]] != hits[order[j]] {
-				return hits[order[i]] > hits[order[j]]
+		slices.SortFunc(order, func(a, b hit) int {
+			if a.bands != b.bands {
+				return b.bands - a.bands
 			}
-			return order[i] > order[j] // newest first
+			return strings.Compare(b.id, a.id) // newest first
 		})
 		singles := 0
-		for n, id := range order {
+		for n, h := range order {
 			if n >= maxVerify {
 				break
 			}
-			if hits[id] < 2 {
+			if h.bands < 2 {
 				if singles++; singles > maxSingles {
 					break
 				}
 			}
-			if err := consider(id, false); err != nil {
+			if err := consider(h.id, false); err != nil {
 				return err
 			}
 		}
