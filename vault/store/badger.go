@@ -149,7 +149,7 @@ type badgerTx struct{ txn *badger.Txn }
 func (t badgerTx) Get(key []byte) ([]byte, error) {
 	item, err := t.txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, fmt.Errorf("get: %w", ErrNotFound)
+		return nil, ErrNotFound // unwrapped: a miss is common (duplicate lookups) and must be cheap
 	}
 	if err != nil {
 		return nil, err
