@@ -285,7 +285,11 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 			}
 		}
 	}
-	m.RepeatOfFinal = v.finalMatter(m)
+	final, err := v.finalMatter(m)
+	if err != nil {
+		return nil, err
+	}
+	m.RepeatOfFinal = final
 	c := &Content{Title: in.Title, Content: in.Content, Requests: in.Requests, Subjects: in.Subjects}
 	if c.Subjects == nil {
 		c.Subjects = []string{}
@@ -407,18 +411,22 @@ func finalKey(pk, unit string) []byte { return []byte("x/fin/" + pk + "\x00" + u
 
 // finalMatter returns an earlier petition by the same petitioner in the same
 // unit whose outcome is final (re-reviewed), or "".
-func (v *Vault) finalMatter(m *Meta) string {
+func (v *Vault) finalMatter(m *Meta) (string, error) {
 	id := ""
-	_ = v.st.View(func(r store.Reader) error {
+	err := v.st.View(func(r store.Reader) error {
 		for _, pk := range m.PetitionerKeys {
-			if b, err := r.Get(finalKey(pk, m.Unit)); err == nil {
+			b, err := r.Get(finalKey(pk, m.Unit))
+			if err == nil {
 				id = string(b)
 				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
 			}
 		}
 		return nil
 	})
-	return id
+	return id, err
 }
 
 // Meta returns a petition's metadata, or an error wrapping ErrNotFound.
