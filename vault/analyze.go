@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -45,7 +46,48 @@ func (v *Vault) initAnalysis() error {
 		}
 	}
 	v.model.Store(m)
-	return nil
+	if v.opts.ReadOnly {
+		return nil
+	}
+	return v.migrateDupIndex()
+}
+
+// migrateDupIndex rewrites the duplicate index of an earlier version (one
+// value per bucket, legacyDupPrefix) as one key per petition and band, a
+// batch of buckets per transaction, so that petitions created before the
+// upgrade are still found as duplicates. It is a no-op once done.
+func (v *Vault) migrateDupIndex() error {
+	const batch = 256
+	for {
+		var ops []store.Op
+		err := v.st.View(func(r store.Reader) error {
+			n := 0
+			return r.Scan(store.ScanOptions{Prefix: []byte(legacyDupPrefix)}, func(k, val []byte) error {
+				if n++; n > batch {
+					return store.ErrStop
+				}
+				if len(k) == len(legacyDupPrefix)+1+8 {
+					band, key := int(k[len(legacyDupPrefix)]), binary.BigEndian.Uint64(k[len(legacyDupPrefix)+1:])
+					if len(val) >= idLen {
+						ops = append(ops, store.Put(dupBucket(band, key), nil))
+					}
+					for i := 0; i+idLen <= len(val); i += idLen {
+						if id := string(val[i : i+idLen]); ValidID(id) {
+							ops = append(ops, store.Put(dupKey(band, key, id), nil))
+						}
+					}
+				}
+				ops = append(ops, store.Del(bytes.Clone(k)))
+				return nil
+			})
+		})
+		if err != nil || len(ops) == 0 {
+			return err
+		}
+		if err := v.st.Update(func(tx store.Tx) error { return store.Apply(tx, ops) }); err != nil {
+			return fmt.Errorf("migrate the duplicate index: %w", err)
+		}
+	}
 }
 
 // loadModel reads a retrained model from the data directory, or nil.
@@ -67,13 +109,52 @@ func (v *Vault) loadModel() (*analysis.Model, error) {
 // Model is the classifier in use.
 func (v *Vault) Model() *analysis.Model { return v.model.Load() }
 
-// dupBucketKey is an LSH bucket: "dx/" + band + 8-byte bucket key; its value
-// is the ids (26 bytes each) of the newest petitions in it.
-func dupBucketKey(band int, key uint64) []byte {
-	k := []byte("dx/")
+// The duplicate index is one empty key per petition and LSH band:
+// "db/" + band + 8-byte bucket key + the petition id with every byte
+// inverted, so that a forward scan of a bucket meets its newest petitions
+// first and a lookup reads at most maxPerBand keys of it. Each key is written
+// once, when the petition is created. A bucket also has a marker, its
+// prefix as an empty key, written with its first petition: a lookup learns
+// that a bucket is empty from the store's bloom filters without opening a
+// cursor on it. An index that grows by small keys
+// rather than by rewriting its buckets keeps intake fast at a million
+// petitions (each create writes 32 keys of 38 bytes instead of rewriting 32
+// buckets of up to 1.6 KB).
+const dupPrefix = "db/"
+
+// dupBucket is the prefix of a bucket's keys.
+func dupBucket(band int, key uint64) []byte {
+	k := make([]byte, 0, len(dupPrefix)+1+8+idLen)
+	k = append(k, dupPrefix...)
 	k = append(k, byte(band))
 	return binary.BigEndian.AppendUint64(k, key)
 }
+
+// dupKey is the index key of petition id in a bucket.
+func dupKey(band int, key uint64, id string) []byte {
+	k := dupBucket(band, key)
+	for i := range len(id) {
+		k = append(k, ^id[i])
+	}
+	return k
+}
+
+// dupKeyID returns the petition id of an index key under prefix, or false.
+func dupKeyID(prefix, k []byte) (string, bool) {
+	inv := k[len(prefix):]
+	if len(inv) != idLen {
+		return "", false
+	}
+	var id [idLen]byte
+	for i, c := range inv {
+		id[i] = ^c
+	}
+	return string(id[:]), true
+}
+
+// legacyDupPrefix held the index of earlier versions: one value per bucket
+// listing the ids of its newest petitions, rewritten on every create.
+const legacyDupPrefix = "dx/"
 
 // idLen is the length of a petition id.
 const idLen = 26
@@ -92,6 +173,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		sim float64
 	}
 	var cands []cand
+	var newBucket [analysis.Bands]bool
 	unresolved := 0
 	err := v.st.View(func(r store.Reader) error {
 		seen := map[string]bool{m.ID: true}
@@ -125,21 +207,35 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		var order []hit
 		at := map[string]int{} // index in order
 		for b, key := range bands {
-			ids, err := r.Get(dupBucketKey(b, key))
-			if errors.Is(err, store.ErrNotFound) {
+			// The bucket's marker key answers "empty?" from the bloom
+			// filters, far cheaper than opening a cursor on every bucket.
+			prefix := dupBucket(b, key)
+			if _, err := r.Get(prefix); errors.Is(err, store.ErrNotFound) {
+				newBucket[b] = true
 				continue
-			}
-			if err != nil {
+			} else if err != nil {
 				return err
 			}
-			for i := len(ids) - idLen; i >= 0; i -= idLen {
-				if k, ok := at[string(ids[i:i+idLen])]; ok {
-					order[k].bands++
-					continue
+			n := 0
+			err := r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+				id, ok := dupKeyID(prefix, k)
+				if !ok {
+					return nil // the marker
 				}
-				id := string(ids[i : i+idLen])
-				at[id] = len(order)
+				if n++; n > maxPerBand {
+					return store.ErrStop
+				}
+				inv := k[len(prefix):]
+				if i, ok := at[string(inv)]; ok {
+					order[i].bands++
+					return nil
+				}
+				at[string(inv)] = len(order)
 				order = append(order, hit{id, 1})
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		slices.SortFunc(order, func(a, b hit) int {
@@ -203,7 +299,10 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 	m.Risk = &Risk{Level: risk.Level, Score: risk.Score, Reasons: risk.Reasons}
 	ops := []store.Op{store.Put(sigKey(m.ID), sig.Bytes())}
 	for b, key := range bands {
-		ops = append(ops, store.Add(dupBucketKey(b, key), []byte(m.ID), maxPerBand*idLen))
+		if newBucket[b] {
+			ops = append(ops, store.Put(dupBucket(b, key), nil))
+		}
+		ops = append(ops, store.Put(dupKey(b, key, m.ID), nil))
 	}
 	return ops, nil
 }

@@ -2,8 +2,8 @@ package vault
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -292,10 +292,10 @@ func TestAnalyzeStoredSignaturesHoldNoText(t *testing.T) {
 	for _, mk := range anMarkers {
 		needles = append(needles, []byte(mk))
 	}
-	sigs, bands := 0, 0
+	sigs, bands, markers := 0, 0, 0
 	err := a.v.Store().View(func(r store.Reader) error {
 		return r.Scan(store.ScanOptions{}, func(k, val []byte) error {
-			isSig, isBand := bytes.HasPrefix(k, []byte("ds/")), bytes.HasPrefix(k, []byte("dx/"))
+			isSig, isBand := bytes.HasPrefix(k, []byte("ds/")), bytes.HasPrefix(k, []byte(dupPrefix))
 			for _, mk := range anMarkers {
 				if bytes.Contains(k, []byte(mk)) || bytes.Contains(val, []byte(mk)) {
 					t.Errorf("marker %q in clear under %q", mk, anPrintable(k))
@@ -316,10 +316,16 @@ func TestAnalyzeStoredSignaturesHoldNoText(t *testing.T) {
 					t.Errorf("signature key %q with %d bytes", k, len(val))
 				}
 			case isBand:
+				// An index key: "db/" + band + 8-byte bucket + inverted id,
+				// or a bucket's marker (the same without the id); empty.
+				if len(k) == 3+1+8 && len(val) == 0 && int(k[3]) < analysis.Bands {
+					markers++
+					return nil
+				}
 				bands++
-				// A bucket: "dx/" + band + 8-byte key; its value holds ids.
-				if len(k) != 3+1+8 || len(val)%26 != 0 || !bytes.Contains(val, []byte(m.ID)) || int(k[3]) >= analysis.Bands {
-					t.Errorf("bucket key %x (%d bytes) with %d value bytes", k, len(k), len(val))
+				id, ok := dupKeyID(k[:3+1+8], k)
+				if len(k) != 3+1+8+26 || len(val) != 0 || !ok || id != m.ID || int(k[3]) >= analysis.Bands {
+					t.Errorf("index key %x (%d bytes) with %d value bytes", k, len(k), len(val))
 				}
 			}
 			return nil
@@ -328,8 +334,8 @@ func TestAnalyzeStoredSignaturesHoldNoText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sigs != 1 || bands != analysis.Bands {
-		t.Errorf("%d signatures and %d band keys, want 1 and %d", sigs, bands, analysis.Bands)
+	if sigs != 1 || bands != analysis.Bands || markers != analysis.Bands {
+		t.Errorf("%d signatures, %d band keys and %d markers, want 1, %d and %d", sigs, bands, markers, analysis.Bands, analysis.Bands)
 	}
 	// The signature is keyed: the vault's shingler reproduces it, a
 	// shingler under any other key does not.
@@ -518,10 +524,9 @@ func anTypical(tb testing.TB) []string {
 	return texts
 }
 
-// anPreload writes n synthetic signatures and their band buckets straight
+// anPreload writes n synthetic signatures and their band index keys straight
 // to the store, as CreatePetition would index them, in transactions of
-// 1,000 petitions (fewer when a batch is too big for one transaction: the
-// buckets of common themes grow with every id appended).
+// 1,000 petitions (fewer when a batch is too big for one transaction).
 func anPreload(tb testing.TB, v *Vault, n int, text func() string) {
 	tb.Helper()
 	const batch = 1_000
@@ -538,7 +543,12 @@ func anPreload(tb testing.TB, v *Vault, n int, text func() string) {
 					return err
 				}
 				for band, key := range e.sig.BandKeys() {
-					if err := store.Apply(tx, []store.Op{store.Add(dupBucketKey(band, key), []byte(e.id), maxPerBand*idLen)}); err != nil {
+					if _, err := tx.Get(dupBucket(band, key)); errors.Is(err, store.ErrNotFound) {
+						if err := tx.Set(dupBucket(band, key), nil); err != nil {
+							return err
+						}
+					}
+					if err := tx.Set(dupKey(band, key, e.id), nil); err != nil {
 						return err
 					}
 				}
@@ -588,11 +598,17 @@ func anCandidates(tb testing.TB, v *Vault, texts []string) float64 {
 		for _, t := range texts {
 			sig := v.shingler.Sign(t)
 			for b, key := range sig.BandKeys() {
-				ids, err := r.Get(dupBucketKey(b, key))
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
+				n := 0
+				err := r.Scan(store.ScanOptions{Prefix: dupBucket(b, key), KeysOnly: true}, func(_, _ []byte) error {
+					if n++; n > maxPerBand {
+						return store.ErrStop
+					}
+					total++
+					return nil
+				})
+				if err != nil {
 					return err
 				}
-				total += len(ids) / idLen
 			}
 		}
 		return nil
@@ -645,5 +661,115 @@ func BenchmarkIntakeAnalysis(b *testing.B) {
 			b.ReportMetric(float64(dups)/float64(b.N), "dups/op")
 			b.ReportMetric(cands, "index-hits/op")
 		})
+	}
+}
+
+// TestAnalyzeMigratesLegacyIndex: a vault written by an earlier version
+// keeps its duplicate index as one value per bucket ("dx/" + band + key,
+// ids appended); opening it rewrites that as one key per petition and band,
+// and petitions from before the upgrade are still found as duplicates.
+func TestAnalyzeMigratesLegacyIndex(t *testing.T) {
+	a := anOpen(t)
+	first := a.create(t, anPetition(anWageTitle, anWage, "", ""))
+	other := a.create(t, anPetition("职工食堂饭菜涨价", anCanteen, "", ""))
+	// Turn the index back into the legacy layout.
+	var buckets int
+	err := a.v.Store().Update(func(tx store.Tx) error {
+		legacy := map[string][]byte{}
+		var keys [][]byte
+		err := tx.Scan(store.ScanOptions{Prefix: []byte(dupPrefix), KeysOnly: true}, func(k, _ []byte) error {
+			keys = append(keys, bytes.Clone(k))
+			prefix := k[:len(dupPrefix)+1+8]
+			if len(k) == len(prefix) {
+				return nil // a marker
+			}
+			id, ok := dupKeyID(prefix, k)
+			if !ok {
+				t.Fatalf("index key %x", k)
+			}
+			lk := legacyDupPrefix + string(prefix[len(dupPrefix):])
+			legacy[lk] = append(legacy[lk], id...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(keys) != 2*analysis.Bands+len(legacy) {
+			t.Fatalf("%d index keys for %d buckets, want %d", len(keys), len(legacy), 2*analysis.Bands+len(legacy))
+		}
+		buckets = len(legacy)
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		for k, v := range legacy {
+			if err := tx.Set([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		// A damaged legacy bucket (not a whole number of ids) is dropped.
+		return tx.Set([]byte(legacyDupPrefix+"\x00damaged!"), []byte("0123456789"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.reopen(t)
+	count := func(prefix string) int {
+		n := 0
+		a.v.Store().View(func(r store.Reader) error {
+			return r.Scan(store.ScanOptions{Prefix: []byte(prefix), KeysOnly: true}, func(_, _ []byte) error { n++; return nil })
+		})
+		return n
+	}
+	if n, l := count(dupPrefix), count(legacyDupPrefix); n != 2*analysis.Bands+buckets || l != 0 {
+		t.Errorf("after migration %d index keys and %d legacy buckets, want %d and 0", n, l, 2*analysis.Bands+buckets)
+	}
+	again := a.create(t, anPetition(anWageTitle, anWageAgain, "", ""))
+	if ids := anDupIDs(again.Duplicates); len(ids) != 1 || ids[0] != first.ID {
+		t.Errorf("duplicates after migration %v, want [%s] (not %s)", ids, first.ID, other.ID)
+	}
+	// Opening again finds nothing more to migrate.
+	before := count(dupPrefix)
+	a.reopen(t)
+	if n := count(dupPrefix); n != before || before < 3*analysis.Bands+buckets {
+		t.Errorf("%d index keys after a second open, %d before", n, before)
+	}
+}
+
+// TestAnalyzeBucketNewestFirst: a bucket holding more than maxPerBand
+// petitions is read newest first, so an old near duplicate behind many newer
+// petitions of the same theme is not looked at, and the newest are.
+func TestAnalyzeBucketNewestFirst(t *testing.T) {
+	a := anOpen(t)
+	sig := a.v.shingler.Sign(analysis.JoinText(anWageTitle, anWage, ""))
+	bands := sig.BandKeys()
+	var ids []string
+	err := a.v.Store().Update(func(tx store.Tx) error {
+		for range maxPerBand + 5 {
+			id := a.v.ids.next(a.v.Now())
+			ids = append(ids, id)
+			if err := tx.Set(dupKey(0, bands[0], id), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	a.v.Store().View(func(r store.Reader) error {
+		prefix := dupBucket(0, bands[0])
+		return r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+			id, _ := dupKeyID(prefix, k)
+			seen = append(seen, id)
+			return nil
+		})
+	})
+	want := slices.Clone(ids)
+	slices.Reverse(want)
+	if !slices.Equal(seen, want) {
+		t.Fatalf("bucket order %v, want newest first %v", seen, want)
 	}
 }
