@@ -171,7 +171,7 @@ func (s *Server) authenticate(k *call) error {
 	if !ok || tok == "" {
 		return errUnauthenticated
 	}
-	u, sess, err := s.v.SessionOf(strings.TrimSpace(tok))
+	u, sess, sub, err := s.v.SessionSubject(strings.TrimSpace(tok))
 	if errors.Is(err, vault.ErrUnauthenticated) {
 		return errUnauthenticated
 	}
@@ -179,7 +179,7 @@ func (s *Server) authenticate(k *call) error {
 		// The store could not be read: the token may well be valid.
 		return &httpError{status: http.StatusServiceUnavailable, detail: "the vault cannot read its store; try again"}
 	}
-	k.token, k.user, k.sub = strings.TrimSpace(tok), u, s.v.Subject(u)
+	k.token, k.user, k.sub = strings.TrimSpace(tok), u, sub
 	k.entry.Actor = vault.Actor(u)
 	if sess.EnrolOnly && !slices.Contains(enrolActions, k.entry.Action) {
 		return &httpError{status: http.StatusForbidden, detail: "enrol a second factor first (POST /api/v1/me/totp)", decision: audit.Deny}

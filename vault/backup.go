@@ -87,7 +87,7 @@ func (m *memberWriter) file(name string, data []byte) error {
 // keeps serving. It returns an error wrapping ErrInvalid if the store cannot
 // be backed up online.
 func (v *Vault) Backup(w io.Writer) (*BackupInfo, error) {
-	bs, ok := v.st.(store.Backuper)
+	bs, ok := v.st.(authWatch).Store.(store.Backuper)
 	if !ok {
 		return nil, invalid("store", "this store cannot be backed up online")
 	}

@@ -422,27 +422,41 @@ func (v *Vault) SessionUser(token string) (*User, error) {
 
 // SessionOf returns the user and the session of a token (see SessionUser).
 func (v *Vault) SessionOf(token string) (*User, *Session, error) {
+	u, s, _, err := v.SessionSubject(token)
+	return u, s, err
+}
+
+// SessionSubject returns the user, the session and the policy subject of a
+// token (see SessionUser), from the session cache when it can.
+func (v *Vault) SessionSubject(token string) (*User, *Session, *policy.Subject, error) {
 	if len(token) < 20 || len(token) > 200 {
-		return nil, nil, ErrUnauthenticated
+		return nil, nil, nil, ErrUnauthenticated
 	}
-	var s Session
-	var u User
-	err := v.st.View(func(r store.Reader) error {
-		if err := getJSON(r, sessionKey(token), &s); err != nil {
-			return err
+	key := sessionKey(token)
+	gen := v.sessions.gen.Load() // before the read: a later commit makes the entry stale
+	e := v.sessions.get(string(key), gen)
+	if e == nil {
+		e = &cachedSession{}
+		err := v.st.View(func(r store.Reader) error {
+			if err := getJSON(r, key, &e.sess); err != nil {
+				return err
+			}
+			return getJSON(r, userKey(e.sess.UserID), &e.user)
+		})
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil, nil, ErrUnauthenticated
 		}
-		return getJSON(r, userKey(s.UserID), &u)
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, ErrUnauthenticated
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		e.sub = v.Subject(&e.user)
+		v.sessions.put(string(key), gen, e)
 	}
-	if err != nil {
-		return nil, nil, err
+	if !v.Now().Before(e.sess.ExpiresAt) || e.sess.Epoch != e.user.Epoch || e.user.Disabled {
+		return nil, nil, nil, ErrUnauthenticated
 	}
-	if !v.Now().Before(s.ExpiresAt) || s.Epoch != u.Epoch || u.Disabled {
-		return nil, nil, ErrUnauthenticated
-	}
-	return &u, &s, nil
+	u, s, sub := e.copies()
+	return u, s, sub, nil
 }
 
 // Logout ends the session of token, recording e with it.

@@ -89,8 +89,10 @@ type Vault struct {
 	ring   *Keyring
 	hasher *Hasher
 	keyset atomic.Pointer[keyset]
-	ids    idGen
-	logger *slog.Logger
+	// sessions caches the sessions of recent requests (sessions.go).
+	sessions *sessionCache
+	ids      idGen
+	logger   *slog.Logger
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
@@ -252,7 +254,10 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if opts.Store != nil {
 		st = opts.Store(bs)
 	}
+	sessions := &sessionCache{}
+	st = authWatch{Store: st, gen: &sessions.gen}
 	v := &Vault{
+		sessions:   sessions,
 		dir:        dir,
 		opts:       opts,
 		st:         st,

@@ -1194,6 +1194,9 @@ func TestSessions(t *testing.T) {
 				before, _ = v.User(u.ID)
 			}
 			tok := login()
+			if !valid(tok) { // now cached
+				t.Fatal("fresh token refused")
+			}
 			rec := update(tt.p)
 			after, _ := v.User(u.ID)
 			if after.Epoch != before.Epoch+1 {

@@ -1,0 +1,108 @@
+package vault
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"pvault/policy"
+	"pvault/vault/store"
+)
+
+// Every authenticated request needs its session, its user and the user's
+// policy subject (two store reads, two JSON decodes and two keyed hashes).
+// sessionCache keeps them for recently used tokens. It cannot serve a
+// revoked token: every commit that writes a user or session record — logout,
+// disabling, roles, password, second factor — moves the store's generation
+// on (authWatch) and a cached session is used only in the generation it was
+// read in. Expiry, epoch and disabled are checked on every use as on a read.
+
+// maxCachedSessions bounds the cache; when full it is emptied.
+const maxCachedSessions = 4096
+
+type cachedSession struct {
+	user User
+	sess Session
+	sub  *policy.Subject
+}
+
+type sessionCache struct {
+	gen atomic.Uint64 // moved on by authWatch after each commit writing u/ or s/
+
+	mu     sync.RWMutex
+	filled uint64 // the generation the entries were read in
+	m      map[string]*cachedSession
+}
+
+func (c *sessionCache) get(key string, gen uint64) *cachedSession {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.filled != gen {
+		return nil
+	}
+	return c.m[key]
+}
+
+func (c *sessionCache) put(key string, gen uint64, e *cachedSession) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case gen < c.filled:
+		return // read before a later commit: stale
+	case gen > c.filled || c.m == nil || len(c.m) >= maxCachedSessions:
+		c.m, c.filled = make(map[string]*cachedSession), gen
+	}
+	c.m[key] = e
+}
+
+// authWatch is the vault's store: it moves the session cache's generation
+// on after every Update that writes a user or session record, committed or
+// not (a failed commit may still have applied).
+type authWatch struct {
+	store.Store
+	gen *atomic.Uint64
+}
+
+func isAuthKey(k []byte) bool {
+	return bytes.HasPrefix(k, []byte("u/")) || bytes.HasPrefix(k, []byte("s/"))
+}
+
+func (w authWatch) Update(fn func(store.Tx) error) error {
+	var touched bool
+	err := w.Store.Update(func(tx store.Tx) error { return fn(&watchTx{Tx: tx, touched: &touched}) })
+	if touched {
+		w.gen.Add(1)
+	}
+	return err
+}
+
+// Unwrap returns the wrapped store.
+func (w authWatch) Unwrap() store.Store { return w.Store }
+
+type watchTx struct {
+	store.Tx
+	touched *bool
+}
+
+func (t *watchTx) Set(k, v []byte) error {
+	if isAuthKey(k) {
+		*t.touched = true
+	}
+	return t.Tx.Set(k, v)
+}
+
+func (t *watchTx) Delete(k []byte) error {
+	if isAuthKey(k) {
+		*t.touched = true
+	}
+	return t.Tx.Delete(k)
+}
+
+// copies returns copies of the cached records that a caller may change.
+func (e *cachedSession) copies() (*User, *Session, *policy.Subject) {
+	u, s, sub := e.user, e.sess, *e.sub
+	u.Roles = slices.Clone(u.Roles)
+	sub.Roles, sub.Names = slices.Clone(sub.Roles), slices.Clone(sub.Names)
+	return &u, &s, &sub
+}
