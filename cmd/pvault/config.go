@@ -30,7 +30,10 @@ type Config struct {
 	ArchiveRecipients []string  `toml:"archive_recipients"`
 	SessionTTL        Duration  `toml:"session_ttl"`
 	Pprof             bool      `toml:"pprof"`
-	TLS               struct {
+	// MemoryLimitMiB is the Go runtime's soft memory limit (0: the default,
+	// 384; -1: none). GOMEMLIMIT, when set, takes precedence.
+	MemoryLimitMiB int `toml:"memory_limit_mib"`
+	TLS            struct {
 		Cert string `toml:"cert"`
 		Key  string `toml:"key"`
 	} `toml:"tls"`
@@ -127,6 +130,8 @@ func (c *Config) apply(fs *flag.FlagSet, getenv env) {
 			c.TLS.Key = v
 		case "pprof":
 			c.Pprof = v == "true"
+		case "memory-limit-mib":
+			fmt.Sscan(v, &c.MemoryLimitMiB)
 		}
 	})
 	if c.Data == "" {
@@ -157,6 +162,9 @@ func splitList(s string) []string {
 // roles parse.
 func (c *Config) check() error {
 	var errs []error
+	if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<24 || c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64 {
+		errs = append(errs, errors.New("memory_limit_mib: 64 or more, 0 for the default or -1 for none"))
+	}
 	if c.SweepInterval != nil && c.SweepInterval.Duration < 0 {
 		errs = append(errs, errors.New("sweep_interval: must not be negative"))
 	}
@@ -248,4 +256,25 @@ func tlsConfig() *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
 		},
 	}
+}
+
+// defaultMemoryLimitMiB keeps a vault of a million petitions within its
+// memory budget (docs/PERFORMANCE.md): the store's caches and memtables need
+// about 200 MiB, and without a limit the Go heap grows to several times what
+// it uses under load.
+const defaultMemoryLimitMiB = 384
+
+// memoryLimit is the soft memory limit to set in bytes, or 0 for none
+// (disabled, or GOMEMLIMIT set: the runtime has applied it already).
+func (c *Config) memoryLimit(getenv env) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	switch {
+	case c.MemoryLimitMiB < 0:
+		return 0
+	case c.MemoryLimitMiB == 0:
+		return defaultMemoryLimitMiB << 20
+	}
+	return int64(c.MemoryLimitMiB) << 20
 }

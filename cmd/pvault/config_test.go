@@ -52,6 +52,56 @@ func TestConfigLoadDeployFile(t *testing.T) {
 	}
 }
 
+func TestConfigMemoryLimit(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, tt := range []struct {
+		mib  int
+		env  string
+		want int64
+		bad  bool
+	}{
+		{0, "", 384 << 20, false},
+		{512, "", 512 << 20, false},
+		{64, "", 64 << 20, false},
+		{-1, "", 0, false},
+		{512, "1GiB", 0, false}, // GOMEMLIMIT wins: the runtime applied it
+		{-2, "", 0, true},
+		{63, "", 0, true},
+		{1<<24 + 1, "", 0, true},
+	} {
+		c := &Config{MemoryLimitMiB: tt.mib, LogLevel: "info"}
+		getenv := none
+		if tt.env != "" {
+			getenv = func(k string) string {
+				if k == "GOMEMLIMIT" {
+					return tt.env
+				}
+				return ""
+			}
+		}
+		err := c.check()
+		if (err != nil) != tt.bad || err != nil && !strings.Contains(err.Error(), "memory_limit_mib") {
+			t.Errorf("check of memory_limit_mib = %d: %v", tt.mib, err)
+		}
+		if !tt.bad {
+			if got := c.memoryLimit(getenv); got != tt.want {
+				t.Errorf("memory_limit_mib = %d, GOMEMLIMIT=%q: limit %d, want %d", tt.mib, tt.env, got, tt.want)
+			}
+		}
+	}
+	// The flag overrides the file.
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Int("memory-limit-mib", 0, "")
+	if err := fs.Parse([]string{"--memory-limit-mib", "256"}); err != nil {
+		t.Fatal(err)
+	}
+	c := &Config{MemoryLimitMiB: 1024}
+	c.apply(fs, none)
+	if c.MemoryLimitMiB != 256 {
+		t.Errorf("flag did not override the file: %d", c.MemoryLimitMiB)
+	}
+}
+
 func TestConfigLoadErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name, text string
@@ -64,6 +114,7 @@ func TestConfigLoadErrors(t *testing.T) {
 		{"duration without unit", "[limits]\nlockout_window = \"15\"\n", []string{"15"}},
 		{"bad nested duration", "[deadlines]\ndue_soon = \"three days\"\n", []string{"three days"}},
 		{"wrong type", "pprof = \"yes\"\n", []string{"pprof"}},
+		{"memory limit type", "memory_limit_mib = \"384MiB\"\n", []string{"memorylimitmib"}},
 		{"not TOML", "addr = \n", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"pvault/api"
@@ -30,6 +31,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	fs.String("tls-key", "", "TLS private key file")
 	fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ to admins")
+	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: 384, -1: none; GOMEMLIMIT overrides)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -42,6 +44,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	dir, listen := conf.Data, conf.Addr
+	if lim := conf.memoryLimit(getenv); lim > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lim))
+	}
 	logger, err := newLogger(stderr, conf.LogLevel)
 	if err != nil {
 		return err
