@@ -161,9 +161,27 @@ const idLen = 26
 
 func sigKey(id string) []byte { return []byte("ds/" + id) }
 
+// bucketIDs reads the newest maxPerBand ids of a duplicate-index bucket,
+// newest first.
+func bucketIDs(r store.Reader, prefix []byte) ([]string, error) {
+	var ids []string
+	err := r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+		id, ok := dupKeyID(prefix, k)
+		if !ok {
+			return nil // the marker
+		}
+		if ids = append(ids, id); len(ids) == maxPerBand {
+			return store.ErrStop
+		}
+		return nil
+	})
+	return ids, err
+}
+
 // analyze classifies the petition, finds its duplicates and scores its risk,
-// setting m's fields, and returns the index writes.
-func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
+// setting m's fields, and returns the index writes and the petition's LSH
+// bands (for v.buckets.add once they are committed).
+func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint64, error) {
 	pred := v.Model().Predict(text)
 	m.Category = &Category{Label: pred.Label, Confidence: math.Round(pred.Confidence*1000) / 1000, Source: "model", NeedsReview: pred.Confidence < ReviewBelow}
 	sig := v.shingler.Sign(text)
@@ -206,9 +224,20 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		}
 		var order []hit
 		at := map[string]int{} // index in order
+		visit := func(id string) {
+			if k, ok := at[id]; ok {
+				order[k].bands++
+				return
+			}
+			at[id] = len(order)
+			order = append(order, hit{id, 1})
+		}
 		for b, key := range bands {
-			// The bucket's marker key answers "empty?" from the bloom
-			// filters, far cheaper than opening a cursor on every bucket.
+			if v.buckets.lookup(b, key, visit) {
+				continue
+			}
+			// The bucket's marker answers "empty?" from the store's bloom
+			// filters, far cheaper than opening a cursor on it.
 			prefix := dupBucket(b, key)
 			if _, err := r.Get(prefix); errors.Is(err, store.ErrNotFound) {
 				newBucket[b] = true
@@ -216,26 +245,24 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 			} else if err != nil {
 				return err
 			}
-			n := 0
-			err := r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
-				id, ok := dupKeyID(prefix, k)
-				if !ok {
-					return nil // the marker
+			var ids []string
+			var err error
+			if v.buckets.begin(b, key) {
+				// Loaded into the cache from a snapshot taken after begin.
+				err = v.st.View(func(r store.Reader) error {
+					ids, err = bucketIDs(r, prefix)
+					return err
+				})
+				if err != nil {
+					v.buckets.abandon(b, key)
+					return err
 				}
-				if n++; n > maxPerBand {
-					return store.ErrStop
-				}
-				inv := k[len(prefix):]
-				if i, ok := at[string(inv)]; ok {
-					order[i].bands++
-					return nil
-				}
-				at[string(inv)] = len(order)
-				order = append(order, hit{id, 1})
-				return nil
-			})
-			if err != nil {
+				v.buckets.finish(b, key, ids)
+			} else if ids, err = bucketIDs(r, prefix); err != nil {
 				return err
+			}
+			for _, id := range ids {
+				visit(id)
 			}
 		}
 		slices.SortFunc(order, func(a, b hit) int {
@@ -289,7 +316,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.Duplicates = make([]Duplicate, 0, len(cands))
 	for _, c := range cands {
@@ -304,7 +331,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, error) {
 		}
 		ops = append(ops, store.Put(dupKey(b, key, m.ID), nil))
 	}
-	return ops, nil
+	return ops, &bands, nil
 }
 
 // Correction is an officer's category label for a petition, kept sealed as

@@ -297,7 +297,7 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	if in.Petitioner != nil {
 		c.Masked = MaskPetitioner(in.Petitioner)
 	}
-	aops, err := v.analyze(m, analysis.JoinText(in.Title, in.Content, in.Requests))
+	aops, bands, err := v.analyze(m, analysis.JoinText(in.Title, in.Content, in.Requests))
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +321,9 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	ops = append(ops, v.unitOpsIfNew(m.Unit)...)
 	e.Object = &audit.Object{Type: "petition", ID: m.ID}
 	rec, err := v.log.Append(e, ops)
+	// Even after an error: the commit may have landed, and an id that did
+	// not is harmless in the cache (bucketCache).
+	v.buckets.add(bands, m.ID)
 	if err != nil {
 		return nil, err
 	}

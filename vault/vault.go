@@ -91,6 +91,8 @@ type Vault struct {
 	keyset atomic.Pointer[keyset]
 	// sessions caches the sessions of recent requests (sessions.go).
 	sessions *sessionCache
+	// buckets caches the busiest buckets of the duplicate index (dupcache.go).
+	buckets bucketCache
 	ids      idGen
 	logger   *slog.Logger
 

@@ -1,0 +1,130 @@
+package vault
+
+import (
+	"sync"
+
+	"pvault/analysis"
+)
+
+// bucketCache keeps the newest ids of the duplicate index's busiest buckets
+// in memory. Petitions on a common theme (wage arrears on one site, a noisy
+// plant) share LSH buckets with thousands of others, and every intake of
+// such a petition would otherwise open a store cursor on each of them; rare
+// buckets, the many that hold one or two petitions, are still read from the
+// store, where a missing bucket costs only a bloom filter probe.
+//
+// The cache never misses a committed petition: a create adds its id to the
+// buckets it is in after its commit returns (whether or not the commit
+// reported success: an id that did not land is harmless, its signature is
+// missing and it is never reported), and a bucket is loaded by first
+// registering it, so that adds arriving while the store is read are kept,
+// and then reading a snapshot taken after the registration.
+type bucketCache struct {
+	mu sync.Mutex
+	m  map[bucketID]*cachedBucket
+}
+
+type bucketID struct {
+	band int
+	key  uint64
+}
+
+type cachedBucket struct {
+	ready bool
+	ids   []string // oldest first; at most maxPerBand once ready
+}
+
+// maxCachedBuckets bounds the cache (each bucket holds at most maxPerBand
+// ids, shared with the other buckets of the same petitions); when full it is
+// emptied and refills with the buckets in use.
+const maxCachedBuckets = 8192
+
+// lookup returns the newest ids of a cached bucket, newest first, or false.
+func (c *bucketCache) lookup(band int, key uint64, fn func(id string)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.m[bucketID{band, key}]
+	if b == nil || !b.ready {
+		return false
+	}
+	for i := len(b.ids) - 1; i >= 0; i-- {
+		fn(b.ids[i])
+	}
+	return true
+}
+
+// begin registers a bucket about to be loaded from the store. It returns
+// false when the bucket is cached or being loaded already.
+func (c *bucketCache) begin(band int, key uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedBuckets {
+		c.m = make(map[bucketID]*cachedBucket)
+	}
+	id := bucketID{band, key}
+	if c.m[id] != nil {
+		return false
+	}
+	c.m[id] = &cachedBucket{}
+	return true
+}
+
+// finish completes a load begun with begin: stored are the bucket's ids
+// read from the store, newest first. Ids added meanwhile are kept.
+func (c *bucketCache) finish(band int, key uint64, stored []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.m[bucketID{band, key}]
+	if b == nil || b.ready {
+		return // emptied meanwhile
+	}
+	ids := make([]string, 0, len(stored)+len(b.ids))
+	for i := len(stored) - 1; i >= 0; i-- {
+		ids = append(ids, stored[i])
+	}
+	for _, id := range b.ids {
+		if !contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	b.ids, b.ready = trimOldest(ids), true
+}
+
+// abandon forgets a load that failed.
+func (c *bucketCache) abandon(band int, key uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.m[bucketID{band, key}]; b != nil && !b.ready {
+		delete(c.m, bucketID{band, key})
+	}
+}
+
+// add records a created petition in the cached buckets among bands.
+func (c *bucketCache) add(bands *[analysis.Bands]uint64, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for band, key := range bands {
+		if b := c.m[bucketID{band, key}]; b != nil {
+			b.ids = append(b.ids, id)
+			if b.ready {
+				b.ids = trimOldest(b.ids)
+			}
+		}
+	}
+}
+
+func trimOldest(ids []string) []string {
+	if len(ids) > maxPerBand {
+		ids = ids[:copy(ids, ids[len(ids)-maxPerBand:])]
+	}
+	return ids
+}
+
+func contains(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
