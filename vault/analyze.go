@@ -116,10 +116,9 @@ func (v *Vault) Model() *analysis.Model { return v.model.Load() }
 // once, when the petition is created. A bucket also has a marker, its
 // prefix as an empty key, written with its first petition: a lookup learns
 // that a bucket is empty from the store's bloom filters without opening a
-// cursor on it. An index that grows by small keys
-// rather than by rewriting its buckets keeps intake fast at a million
-// petitions (each create writes 32 keys of 38 bytes instead of rewriting 32
-// buckets of up to 1.6 KB).
+// cursor on it. An index that grows by small keys rather than by rewriting
+// its buckets keeps intake fast at a million petitions: each create writes
+// 32 keys of 38 bytes instead of rewriting 32 buckets of up to 1.6 KB.
 const dupPrefix = "db/"
 
 // dupBucket is the prefix of a bucket's keys.

@@ -69,16 +69,7 @@ type Op struct {
 	Key    []byte
 	Value  []byte
 	Delete bool
-	// Append adds Value to the end of the key's current value (or sets it
-	// when missing), keeping at most Keep bytes from the end when Keep > 0.
-	// It reads inside the transaction, so concurrent appends never lose one
-	// another as long as writers are serialised (as the audit log does).
-	Append bool
-	Keep   int
 }
-
-// Add returns an Op that appends value to key, keeping at most keep bytes.
-func Add(key, value []byte, keep int) Op { return Op{Key: key, Value: value, Append: true, Keep: keep} }
 
 // Put returns an Op that sets key to value.
 func Put(key, value []byte) Op { return Op{Key: key, Value: value} }
@@ -93,16 +84,6 @@ func Apply(tx Tx, ops []Op) error {
 		switch {
 		case op.Delete:
 			err = tx.Delete(op.Key)
-		case op.Append:
-			cur, gerr := tx.Get(op.Key)
-			if gerr != nil && !errors.Is(gerr, ErrNotFound) {
-				return gerr
-			}
-			v := append(cur, op.Value...)
-			if op.Keep > 0 && len(v) > op.Keep {
-				v = v[len(v)-op.Keep:]
-			}
-			err = tx.Set(op.Key, v)
 		default:
 			err = tx.Set(op.Key, op.Value)
 		}
