@@ -51,11 +51,16 @@ TOKEN=$(curl -fs "http://$ADDR/api/v1/auth/login" -H 'Content-Type: application/
 curl -fs "http://$ADDR/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"username":"scalesup","password":"scale-supervisor-pw","unit":"group","roles":["supervisor"]}' >/dev/null || true
 
+echo "RSS after start-up: $(grep -E 'VmRSS|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
+echo "== list pages, one client (10 s)"
+"$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix list -c 1 -d 10s --preload 0
 echo "== list pages under load (32 clients, 10 s)"
 "$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix list -c 32 -d 10s --preload 0
-echo "== mixed load (32 clients, 10 s)"
+echo "== creates at this size (32 clients, 10 s: intake analysis against the whole index)"
+"$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix create -c 32 -d 10s --preload 0
+echo "== reads (32 clients, 10 s)"
 "$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix read -c 32 -d 10s --preload 200
-echo "RSS after load: $(grep VmRSS /proc/$PID/status)"
+echo "RSS after load: $(grep -E 'VmRSS|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
 
 echo "== audit verification"
 curl -fs "http://$ADDR/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
