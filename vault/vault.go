@@ -93,8 +93,8 @@ type Vault struct {
 	sessions *sessionCache
 	// buckets caches the busiest buckets of the duplicate index (dupcache.go).
 	buckets bucketCache
-	ids      idGen
-	logger   *slog.Logger
+	ids     idGen
+	logger  *slog.Logger
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
