@@ -252,6 +252,9 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	ts := bs.TableStats()
+	opts.Logger.Info("store opened", "tables", ts.Tables, "keys", ts.Keys, "disk_mib", ts.DiskBytes>>20,
+		"index_mib", ts.IndexBytes>>20, "index_cache_mib", ts.IndexCache>>20)
 	var st store.Store = bs
 	if opts.Store != nil {
 		st = opts.Store(bs)
