@@ -115,7 +115,7 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 	if err != nil || indexCache != 0 {
 		return db, err
 	}
-	want := min(tableStats(db).IndexBytes*5/4, maxIndexCache)
+	want := indexCacheFor(tableStats(db).IndexBytes)
 	if want <= size {
 		return db, nil
 	}
@@ -123,6 +123,12 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 		return nil, err
 	}
 	return badger.Open(bo.WithIndexCacheSize(want))
+}
+
+// indexCacheFor is the index cache that holds indexBytes of table indexes
+// with room for the tables written until the next start, within bounds.
+func indexCacheFor(indexBytes int64) int64 {
+	return min(max(indexBytes*5/4, minIndexCache), maxIndexCache)
 }
 
 // TableStats sums the store's tables.
