@@ -31,7 +31,7 @@ type Config struct {
 	SessionTTL        Duration  `toml:"session_ttl"`
 	Pprof             bool      `toml:"pprof"`
 	// MemoryLimitMiB is the Go runtime's soft memory limit (0: the default,
-	// 384; -1: none). GOMEMLIMIT, when set, takes precedence.
+	// 512; -1: none). GOMEMLIMIT, when set, takes precedence.
 	MemoryLimitMiB int `toml:"memory_limit_mib"`
 	TLS            struct {
 		Cert string `toml:"cert"`
@@ -258,11 +258,11 @@ func tlsConfig() *tls.Config {
 	}
 }
 
-// defaultMemoryLimitMiB keeps a vault of a million petitions within its
-// memory budget (docs/PERFORMANCE.md): the store's caches and memtables need
-// about 200 MiB, and without a limit the Go heap grows to several times what
-// it uses under load.
-const defaultMemoryLimitMiB = 384
+// defaultMemoryLimitMiB bounds the Go heap of a large vault
+// (docs/PERFORMANCE.md): the store's memtables (96 MiB), block cache (64 MiB)
+// and index cache (up to 256 MiB, sized to the store) are most of what it
+// holds, and without a limit the heap grows to about twice what it uses.
+const defaultMemoryLimitMiB = 512
 
 // memoryLimit is the soft memory limit to set in bytes, or 0 for none
 // (disabled, or GOMEMLIMIT set: the runtime has applied it already).
