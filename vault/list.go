@@ -95,8 +95,10 @@ func DecodeCursor(c string) (string, bool) {
 
 // ListItem is one petition of a list page.
 type ListItem struct {
-	Meta    *Meta
-	Content *Content // nil when the envelope is damaged
+	Meta *Meta
+	// Content holds only the title (a list shows no more); nil when the
+	// envelope is damaged.
+	Content *Content
 }
 
 // stream is one index prefix scanned newest first.
@@ -215,7 +217,7 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 	}
 	items := make([]ListItem, 0, len(page))
 	for _, m := range page {
-		c, err := v.OpenContent(m.ID)
+		c, err := v.openTitle(m.ID)
 		if errors.Is(err, ErrCorrupt) {
 			// One damaged envelope must not take the page down: the row
 			// is listed from its metadata, marked damaged, and reads of

@@ -447,6 +447,26 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 // OpenContent decrypts a petition's content. It returns an error wrapping
 // ErrCorrupt when the envelope fails to open.
 func (v *Vault) OpenContent(id string) (*Content, error) {
+	var c Content
+	if err := v.openContentInto(id, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// openTitle opens a petition's content for its title alone: the decoder
+// skips the other fields without copying them.
+func (v *Vault) openTitle(id string) (*Content, error) {
+	var t struct {
+		Title string `json:"title"`
+	}
+	if err := v.openContentInto(id, &t); err != nil {
+		return nil, err
+	}
+	return &Content{Title: t.Title}, nil
+}
+
+func (v *Vault) openContentInto(id string, dst any) error {
 	var ct []byte
 	err := v.st.View(func(r store.Reader) error {
 		var err error
@@ -454,20 +474,19 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
+		return fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pt, err := v.open(ct)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var c Content
-	if err := json.Unmarshal(pt, &c); err != nil {
-		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
+	if err := json.Unmarshal(pt, dst); err != nil {
+		return fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
-	return &c, nil
+	return nil
 }
 
 // OpenIdentity decrypts a petition's petitioner identity; it returns nil for
