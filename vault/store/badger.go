@@ -109,7 +109,9 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 	bo = bo.WithEncryptionKey(key)
 	size := indexCache
 	if size == 0 {
-		size = minIndexCache
+		// A first guess from the tables' files (pvault's indexes are about
+		// 3 % of its tables), so that one open is usually enough.
+		size = indexCacheFor(tableFileBytes(bo.Dir) / 24)
 	}
 	db, err := badger.Open(bo.WithIndexCacheSize(size))
 	if err != nil || indexCache != 0 {
@@ -123,6 +125,23 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 		return nil, err
 	}
 	return badger.Open(bo.WithIndexCacheSize(want))
+}
+
+// tableFileBytes is the size of the table files in dir.
+func tableFileBytes(dir string) int64 {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".sst") {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+	}
+	return n
 }
 
 // indexCacheFor is the index cache that holds indexBytes of table indexes
