@@ -5,8 +5,8 @@
 #   scripts/scale.sh [N]
 # It takes a while and needs a few GB of disk; it is not part of CI. Every
 # petition goes through intake analysis, sealing and a synced commit: on a
-# 2-core machine the fill starts near 300/s and slows to about 100/s by
-# 300,000 petitions (see docs/PERFORMANCE.md), so 1,000,000 takes hours.
+# 2-core machine the fill starts near 600/s and holds 180-200/s from
+# 500,000 on (see docs/PERFORMANCE.md), so 1,000,000 takes about 1.5 hours.
 #   DATA=DIR scripts/scale.sh
 #     measures an existing vault filled earlier (its admin password must be
 #     the one below); the directory is kept.

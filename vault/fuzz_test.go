@@ -93,6 +93,19 @@ func FuzzCheckPassword(f *testing.F) {
 // failure wraps ErrCorrupt.
 func FuzzOpenEnvelope(f *testing.F) {
 	v := newTestVault(f, nil)
+	addEnvelopeSeeds(f, v)
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\n\n--- AAAA\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := v.open(b); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("open: %v does not wrap ErrCorrupt", err)
+		}
+	})
+}
+
+// addEnvelopeSeeds adds envelopes sealed by v, and truncations of them, to
+// a fuzz corpus.
+func addEnvelopeSeeds(f *testing.F, v *Vault) {
 	for _, pt := range []string{"", "hello", `{"title":"拖欠工资三个月","content":"我们在三号工地干活。"}`} {
 		ct, err := v.seal([]byte(pt))
 		if err != nil {
@@ -102,11 +115,4 @@ func FuzzOpenEnvelope(f *testing.F) {
 		f.Add(ct[:len(ct)/2])
 		f.Add(ct[:len(ct)-1])
 	}
-	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\n\n--- AAAA\n"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := v.open(b); err != nil && !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("open: %v does not wrap ErrCorrupt", err)
-		}
-	})
 }

@@ -118,14 +118,7 @@ func TestOpenSmallMatchesAge(t *testing.T) {
 // FuzzOpenBytesMatchesAge: on any input, openBytes and age.Decrypt agree.
 func FuzzOpenBytesMatchesAge(f *testing.F) {
 	v := newTestVault(f, nil)
-	for _, pt := range []string{"", "hello", `{"title":"拖欠工资三个月","content":"我们在三号工地干活。"}`} {
-		ct, err := v.seal([]byte(pt))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(ct)
-		f.Add(ct[:len(ct)-1])
-	}
+	addEnvelopeSeeds(f, v)
 	ids := v.keyset.Load().identities
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sameAsAge(t, b, ids...)
