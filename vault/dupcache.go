@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"slices"
 	"sync"
 
 	"pvault/analysis"
@@ -83,7 +84,7 @@ func (c *bucketCache) finish(band int, key uint64, stored []string) {
 		ids = append(ids, stored[i])
 	}
 	for _, id := range b.ids {
-		if !contains(ids, id) {
+		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
@@ -118,13 +119,4 @@ func trimOldest(ids []string) []string {
 		ids = ids[:copy(ids, ids[len(ids)-maxPerBand:])]
 	}
 	return ids
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

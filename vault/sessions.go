@@ -65,7 +65,7 @@ type authWatch struct {
 }
 
 func isAuthKey(k []byte) bool {
-	return bytes.HasPrefix(k, []byte("u/")) || bytes.HasPrefix(k, []byte("s/"))
+	return bytes.HasPrefix(k, []byte(userPrefix)) || bytes.HasPrefix(k, []byte(sessionPrefix))
 }
 
 func (w authWatch) Update(fn func(store.Tx) error) error {
@@ -76,9 +76,6 @@ func (w authWatch) Update(fn func(store.Tx) error) error {
 	}
 	return err
 }
-
-// Unwrap returns the wrapped store.
-func (w authWatch) Unwrap() store.Store { return w.Store }
 
 type watchTx struct {
 	store.Tx

@@ -53,11 +53,17 @@ func Actor(u *User) *audit.Actor {
 	return &audit.Actor{UserID: u.ID, Username: u.Username, Roles: slices.Clone(u.Roles), Unit: u.Unit}
 }
 
-func userKey(id string) []byte    { return []byte("u/" + id) }
+// Key prefixes of user and session records (authWatch watches them).
+const (
+	userPrefix    = "u/"
+	sessionPrefix = "s/"
+)
+
+func userKey(id string) []byte    { return []byte(userPrefix + id) }
 func usernameKey(n string) []byte { return []byte("un/" + n) }
 func sessionKey(tok string) []byte {
 	h := sha256.Sum256([]byte(tok))
-	return []byte("s/" + hex.EncodeToString(h[:]))
+	return []byte(sessionPrefix + hex.EncodeToString(h[:]))
 }
 
 // NewUser is the input of CreateUser.
@@ -185,7 +191,7 @@ func (v *Vault) Users(after string, limit int) ([]*User, string, error) {
 	var out []*User
 	next := ""
 	err := v.st.View(func(r store.Reader) error {
-		opts := store.ScanOptions{Prefix: []byte("u/")}
+		opts := store.ScanOptions{Prefix: []byte(userPrefix)}
 		if after != "" {
 			opts.Start = userKey(after + "\x00")
 		}
@@ -318,7 +324,7 @@ func (p UserPatch) fields() []any {
 func (v *Vault) anotherAdmin(id string, keepsAdmin func(*User) bool) (bool, error) {
 	found := false
 	err := v.st.View(func(r store.Reader) error {
-		return r.Scan(store.ScanOptions{Prefix: []byte("u/")}, func(_, val []byte) error {
+		return r.Scan(store.ScanOptions{Prefix: []byte(userPrefix)}, func(_, val []byte) error {
 			var u User
 			if err := jsonUnmarshal(val, &u); err != nil {
 				return err
