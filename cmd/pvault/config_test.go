@@ -60,7 +60,7 @@ func TestConfigMemoryLimit(t *testing.T) {
 		want int64
 		bad  bool
 	}{
-		{0, "", 512 << 20, false},
+		{0, "", 0, false}, // none by default
 		{512, "", 512 << 20, false},
 		{64, "", 64 << 20, false},
 		{-1, "", 0, false},

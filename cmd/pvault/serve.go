@@ -31,7 +31,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	fs.String("tls-key", "", "TLS private key file")
 	fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ to admins")
-	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: 512, -1: none; GOMEMLIMIT overrides)")
+	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT overrides); keep it above the live heap, about 1 GiB at a million petitions")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
