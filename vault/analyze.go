@@ -114,9 +114,11 @@ func (v *Vault) Model() *analysis.Model { return v.model.Load() }
 // inverted, so that a forward scan of a bucket meets its newest petitions
 // first and a lookup reads at most maxPerBand keys of it. Each key is written
 // once, when the petition is created. A bucket also has a marker, its
-// prefix as an empty key, written with its first petition: a lookup learns
-// that a bucket is empty from the store's bloom filters without opening a
-// cursor on it. An index that grows by small keys rather than by rewriting
+// prefix as an empty key, written with its first petition: while most
+// buckets a lookup visits are empty (a young vault), it learns that from the
+// store's bloom filters without opening a cursor; once most exist (a large
+// one), it skips that probe and reads the bucket, marker included, with one
+// cursor (see presence in dupcache.go). An index that grows by small keys rather than by rewriting
 // its buckets keeps intake fast at a million petitions: each create writes
 // 32 keys of 38 bytes instead of rewriting 32 buckets of up to 1.6 KB.
 const dupPrefix = "db/"
@@ -161,20 +163,20 @@ const idLen = 26
 func sigKey(id string) []byte { return []byte("ds/" + id) }
 
 // bucketIDs reads the newest maxPerBand ids of a duplicate-index bucket,
-// newest first.
-func bucketIDs(r store.Reader, prefix []byte) ([]string, error) {
-	var ids []string
-	err := r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+// newest first, and whether the bucket has its marker.
+func bucketIDs(r store.Reader, prefix []byte) (ids []string, marked bool, err error) {
+	err = r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
 		id, ok := dupKeyID(prefix, k)
 		if !ok {
-			return nil // the marker
+			marked = true
+			return nil
 		}
 		if ids = append(ids, id); len(ids) == maxPerBand {
 			return store.ErrStop
 		}
 		return nil
 	})
-	return ids, err
+	return ids, marked, err
 }
 
 // analyze classifies the petition, finds its duplicates and scores its risk,
@@ -235,30 +237,50 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 			if v.buckets.lookup(b, key, visit) {
 				continue
 			}
-			// The bucket's marker answers "empty?" from the store's bloom
-			// filters, far cheaper than opening a cursor on it.
 			prefix := dupBucket(b, key)
-			if _, err := r.Get(prefix); errors.Is(err, store.ErrNotFound) {
-				newBucket[b] = true
-				continue
-			} else if err != nil {
-				return err
+			probe := !v.presence.mostlyPresent()
+			if probe {
+				// The bucket's marker answers "empty?" from the store's
+				// bloom filters, far cheaper than a cursor, which reads a
+				// block of every level. When most buckets turn out to
+				// exist (a large vault), the probe is a wasted read and
+				// the cursor alone answers.
+				_, err := r.Get(prefix)
+				absent := errors.Is(err, store.ErrNotFound)
+				if err != nil && !absent {
+					return err
+				}
+				v.presence.note(!absent)
+				if absent {
+					newBucket[b] = true
+					continue
+				}
 			}
 			var ids []string
+			var marked bool
 			var err error
 			if v.buckets.begin(b, key) {
 				// Loaded into the cache from a snapshot taken after begin.
 				err = v.st.View(func(r store.Reader) error {
-					ids, err = bucketIDs(r, prefix)
+					ids, marked, err = bucketIDs(r, prefix)
 					return err
 				})
-				if err != nil {
-					v.buckets.abandon(b, key)
-					return err
+				if err != nil || !marked {
+					v.buckets.abandon(b, key) // only marked buckets are cached
+				} else {
+					v.buckets.finish(b, key, ids)
 				}
-				v.buckets.finish(b, key, ids)
-			} else if ids, err = bucketIDs(r, prefix); err != nil {
+			} else {
+				ids, marked, err = bucketIDs(r, prefix)
+			}
+			if err != nil {
 				return err
+			}
+			if !probe {
+				v.presence.note(marked || len(ids) > 0)
+			}
+			if !marked {
+				newBucket[b] = true // empty, or its marker missing: written
 			}
 			for _, id := range ids {
 				visit(id)

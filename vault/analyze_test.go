@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -788,5 +789,82 @@ func TestAnalyzeBucketNewestFirst(t *testing.T) {
 	slices.Reverse(want)
 	if !slices.Equal(seen, want) {
 		t.Fatalf("bucket order %v, want newest first %v", seen, want)
+	}
+}
+
+// TestAnalyzeLookupModes: uncached buckets are looked up with a marker probe
+// first while most turn out to be empty, and with the cursor alone once most
+// exist. Both find the same duplicates, and both leave a marker on every
+// bucket a petition lands in, so that a later probe finds it.
+func TestAnalyzeLookupModes(t *testing.T) {
+	setMode := func(v *Vault, direct bool) {
+		v.presence.seen.Store(2000)
+		v.presence.present.Store(0)
+		if direct {
+			v.presence.present.Store(2000)
+		}
+		v.buckets = bucketCache{} // every bucket read from the store
+	}
+	for _, first := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", first), func(t *testing.T) {
+			a := anOpen(t)
+			setMode(a.v, first)
+			orig := a.create(t, anPetition(anWageTitle, anWage, "", ""))
+			if a.v.presence.mostlyPresent() != first {
+				t.Fatalf("mode changed by one create")
+			}
+			if n := a.v.presence.seen.Load(); n != 2000+analysis.Bands {
+				t.Errorf("%d bucket lookups counted, want %d", n-2000, analysis.Bands)
+			}
+			// Every bucket orig landed in has its marker.
+			sig := a.v.shingler.Sign(analysis.JoinText(anWageTitle, anWage, ""))
+			a.v.Store().View(func(r store.Reader) error {
+				for b, key := range sig.BandKeys() {
+					if _, err := r.Get(dupBucket(b, key)); err != nil {
+						t.Errorf("band %d: marker: %v", b, err)
+					}
+				}
+				return nil
+			})
+			// The other mode, from the store, finds orig.
+			setMode(a.v, !first)
+			again := a.create(t, anPetition(anWageTitle, anWageAgain, "", ""))
+			if len(again.Duplicates) != 1 || again.Duplicates[0].ID != orig.ID {
+				t.Errorf("resubmission: duplicates %+v, want %s", again.Duplicates, orig.ID)
+			}
+			setMode(a.v, first)
+			other := a.create(t, anPetition("食堂涨价", anCanteen, "", ""))
+			if len(other.Duplicates) != 0 {
+				t.Errorf("unrelated petition: duplicates %+v", other.Duplicates)
+			}
+			setMode(a.v, first)
+			third := a.create(t, anPetition(anWageTitle, anWageAgain, "", ""))
+			if len(third.Duplicates) != 2 {
+				t.Errorf("third submission: duplicates %+v, want orig and again", third.Duplicates)
+			}
+		})
+	}
+}
+
+// TestPresence: the rate follows what lookups find and decays.
+func TestPresence(t *testing.T) {
+	var p presence
+	if p.mostlyPresent() {
+		t.Fatal("empty presence says mostly present")
+	}
+	for range 100 {
+		p.note(true)
+	}
+	if !p.mostlyPresent() {
+		t.Fatal("100 present: not mostly present")
+	}
+	for range presenceWindow {
+		p.note(false)
+	}
+	if p.mostlyPresent() {
+		t.Fatal("a window of absent buckets: still mostly present")
+	}
+	if s := p.seen.Load(); s > presenceWindow {
+		t.Fatalf("seen %d grew past the window", s)
 	}
 }

@@ -3,6 +3,7 @@ package vault
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"pvault/analysis"
 )
@@ -120,3 +121,27 @@ func trimOldest(ids []string) []string {
 	}
 	return ids
 }
+
+// presence is how often the uncached buckets a lookup visits turn out to
+// exist, over about the last presenceWindow of them. A vault's first
+// petitions mostly land in new buckets; at a million petitions nearly
+// every bucket exists.
+type presence struct{ seen, present atomic.Int64 }
+
+const presenceWindow = 4096
+
+// note records whether a bucket existed.
+func (p *presence) note(present bool) {
+	if present {
+		p.present.Add(1)
+	}
+	if p.seen.Add(1) >= presenceWindow {
+		// Decay: both counts halved (approximately, under concurrent
+		// notes; the rate stays a fair estimate).
+		p.seen.Store(presenceWindow / 2)
+		p.present.Store(p.present.Load() / 2)
+	}
+}
+
+// mostlyPresent reports whether most recent buckets existed.
+func (p *presence) mostlyPresent() bool { return 2*p.present.Load() > p.seen.Load() }

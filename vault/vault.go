@@ -93,8 +93,10 @@ type Vault struct {
 	sessions *sessionCache
 	// buckets caches the busiest buckets of the duplicate index (dupcache.go).
 	buckets bucketCache
-	ids     idGen
-	logger  *slog.Logger
+	// presence chooses how uncached buckets are looked up (analyze.go).
+	presence presence
+	ids      idGen
+	logger   *slog.Logger
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
