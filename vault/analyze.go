@@ -118,9 +118,10 @@ func (v *Vault) Model() *analysis.Model { return v.model.Load() }
 // buckets a lookup visits are empty (a young vault), it learns that from the
 // store's bloom filters without opening a cursor; once most exist (a large
 // one), it skips that probe and reads the bucket, marker included, with one
-// cursor (see presence in dupcache.go). An index that grows by small keys rather than by rewriting
-// its buckets keeps intake fast at a million petitions: each create writes
-// 32 keys of 38 bytes instead of rewriting 32 buckets of up to 1.6 KB.
+// cursor (see presence in dupcache.go). An index that grows by small keys
+// rather than by rewriting its buckets keeps intake fast at a million
+// petitions: each create writes 32 keys of 38 bytes instead of rewriting 32
+// buckets of up to 1.6 KB.
 const dupPrefix = "db/"
 
 // dupBucket is the prefix of a bucket's keys.

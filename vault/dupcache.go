@@ -124,8 +124,8 @@ func trimOldest(ids []string) []string {
 
 // presence is how often the uncached buckets a lookup visits turn out to
 // exist, over about the last presenceWindow of them. A vault's first
-// petitions mostly land in new buckets; at a million petitions nearly
-// every bucket exists.
+// petitions mostly land in new buckets; in a large vault, or one whose
+// petitions share their themes, most buckets exist.
 type presence struct{ seen, present atomic.Int64 }
 
 const presenceWindow = 4096
