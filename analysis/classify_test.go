@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -624,4 +625,33 @@ func anTypicalTexts(tb testing.TB) []string {
 		tb.Fatal("no eval texts")
 	}
 	return out
+}
+
+// TestSortUnique: the bitset path gives what sorting and compacting give,
+// leaves its bitset clear for the next call, and larger feature spaces
+// still sort.
+func TestSortUnique(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for _, space := range []uint{4, 12, 18, 20} {
+		for _, n := range []int{0, 1, 2, 50, 5000} {
+			buf := make([]uint32, n)
+			for i := range buf {
+				buf[i] = rng.Uint32() & (1<<space - 1)
+				if i > 0 && rng.IntN(4) == 0 {
+					buf[i] = buf[rng.IntN(i)] // repeats
+				}
+			}
+			want := slices.Compact(slices.Sorted(slices.Values(buf)))
+			if got := sortUnique(slices.Clone(buf), space); !slices.Equal(got, want) {
+				t.Fatalf("space %d, %d features: got %d unique, want %d", space, n, len(got), len(want))
+			}
+		}
+	}
+	set := featureSets.Get().(*[1 << 18 / 64]uint64)
+	defer featureSets.Put(set)
+	for w, word := range set {
+		if word != 0 {
+			t.Fatalf("bitset word %d left set", w)
+		}
+	}
 }
