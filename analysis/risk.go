@@ -245,6 +245,29 @@ func clauseSubmatches(re *regexp.Regexp, text string) [][]string {
 	return out
 }
 
+// negationSpan is the most runes a match of negationRE spans: a negation
+// of at most three runes and at most eight more.
+const negationSpan = 3 + 8
+
+// defused reports whether the text before a trigger negates it or tells of
+// the past: negationRE or pastRE matches at its end. Each runs only when
+// the text holds one of the runes all its matches contain, and negationRE
+// only on the last negationSpan runes, where any match of it lies.
+func defused(before string) bool {
+	neg := before
+	for i, n := len(neg), 0; i > 0 && n < negationSpan; n++ {
+		_, size := utf8.DecodeLastRuneInString(neg[:i])
+		i -= size
+		if n+1 == negationSpan {
+			neg = neg[i:]
+		}
+	}
+	if prefilterOf(negationRE).mayMatch(neg) && negationRE.MatchString(neg) {
+		return true
+	}
+	return prefilterOf(pastRE).mayMatch(before) && pastRE.MatchString(before)
+}
+
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
 func triggers(re *regexp.Regexp, text string, benign *benignSpans) []string {
@@ -264,8 +287,7 @@ func triggers(re *regexp.Regexp, text string, benign *benignSpans) []string {
 		for lo > 0 && !utf8Start(text[lo]) {
 			lo++
 		}
-		before := text[lo:loc[0]]
-		if negationRE.MatchString(before) || pastRE.MatchString(before) {
+		if defused(text[lo:loc[0]]) {
 			continue
 		}
 		out = append(out, text[loc[0]:loc[1]])

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The risk tests pin the levels of issue 7 on texts written for the test:
@@ -310,5 +311,48 @@ func anCheckScore(tb testing.TB, r Risk) {
 	}
 	if r.Level != Low && len(r.Reasons) == 0 {
 		tb.Errorf("level %s without a reason", r.Level)
+	}
+}
+
+// TestDefusedMatchesRegexps: defused, with its prefilters and the trimmed
+// window of negationRE, answers as the two regexps on the whole text do,
+// for the text before every position of the corpus and of phrases built to
+// sit at the edge of the window.
+func TestDefusedMatchesRegexps(t *testing.T) {
+	docs, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{
+		"我们绝不会跳楼", "我没有想过要去跳楼", "以前有人在这里跳楼，后来",
+		"不打算一二三四五六七八", "不打算一二三四五六七八九", "x不打算一二三四五六七八",
+		"没有要", "没有想一二三四五六七八", "没有想一二三四五六七八九",
+		"去年有个工友从楼上跳下来一二三四五六七八九十一二三四五六七八九十",
+	}
+	for _, d := range docs {
+		texts = append(texts, strings.Join(strings.Fields(d.Text), ""))
+	}
+	n := 0
+	for _, text := range texts {
+		for end := range len(text) + 1 {
+			if end < len(text) && !utf8.RuneStart(text[end]) {
+				continue
+			}
+			lo := max(0, end-90)
+			for lo > 0 && !utf8.RuneStart(text[lo]) {
+				lo++
+			}
+			before := text[lo:end]
+			want := negationRE.MatchString(before) || pastRE.MatchString(before)
+			if want {
+				n++
+			}
+			if got := defused(before); got != want {
+				t.Fatalf("defused(%q) = %v, want %v", before, got, want)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no defusing text among the cases")
 	}
 }
