@@ -103,7 +103,7 @@ var featureSets = sync.Pool{New: func() any { return new([1 << 18 / 64]uint64) }
 
 // sortUnique sorts buf and removes repeats: in a bitset of the feature
 // space when it is the default one (a petition of 4 KiB has thousands of
-// n-grams, and sorting them was a sixth of its classification), else by
+// n-grams, and sorting them was over a third of classifying it), else by
 // sorting.
 func sortUnique(buf []uint32, space uint) []uint32 {
 	if space > 18 {
