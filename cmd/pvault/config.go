@@ -163,7 +163,7 @@ func splitList(s string) []string {
 func (c *Config) check() error {
 	var errs []error
 	if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<24 || c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64 {
-		errs = append(errs, errors.New("memory_limit_mib: 64 or more, 0 for the default or -1 for none"))
+		errs = append(errs, errors.New("memory_limit_mib: 64 or more, or 0 (or -1) for none"))
 	}
 	if c.SweepInterval != nil && c.SweepInterval.Duration < 0 {
 		errs = append(errs, errors.New("sweep_interval: must not be negative"))
