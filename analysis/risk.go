@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -38,9 +39,9 @@ type RiskInput struct {
 
 var (
 	// Threats of self-harm.
-	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)`)
+	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)|从我(身上|身体上)?(碾|压|轧)(过去)?|(碾|压|轧)死我|(一起|一块儿?)死|同死|共存亡|永别|诀别|下辈子|来世再|遗言|不吃不喝|(今晚|今天|明天|这就|我就|就)(去|到)(江|河|湖|海|水库)边|(这几年|这些年|这辈子)[^，。！？,!?]{0,4}谢谢|没脸(再)?活`)
 	// Threats of violence.
-	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)`)
+	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)|打(断|折)[^，。！？,!?]{0,4}(腿|手|胳膊|骨头)|打(瘸|残|废)(他|你|了)|一把火(把|烧|点)|(把|将)[^，。！？,!?]{0,10}(办公楼|楼|房子|车|项目部|公司|板房|工地|办公室|家|厂房|仓库|大楼)(给)?(点了|烧了|炸了)|后果自负|不管后果|不计后果|别怪我|付出代价|走着瞧|饶不了|鱼死网破|吃不了兜着走|动起手来|动刀子|带(上|着)?(几个|一帮|一群|一伙|些)(兄弟|弟兄|人)`)
 	// Means of harm that are threats only when someone says they will use
 	// them: "称汽油已放车后备箱", "农药已经买好了".
 	meansRE = regexp.MustCompile(`汽油|柴油|煤气罐|液化气罐|炸药|雷管|硫酸|农药|敌敌畏|百草枯|老鼠药|安眠药|烧炭|菜刀|砍刀|刀子|尖刀`)
@@ -48,8 +49,11 @@ var (
 	// Mass action; it is imminent when a time or a place is named near it.
 	disruptRE = regexp.MustCompile(`堵.{0,6}(路|国道|省道|高速|公路|大门|门口|门|厂门|桥|道口|进场道)|(把|给)[^，。！？,!?]{0,12}(封了|封住|堵了|堵住|围了|围住)|围堵|封路|拦(路|车)|挖断.{0,6}(路|道)|拉(横幅|条幅)|打(横幅|条幅)|举(牌|标语)|抬(棺|尸|遗体)|摆(花圈|灵堂)|静坐|游行|罢工|停工抗议|冲(击|进)|围攻|上街`)
 	// Collective petitions: imminent only when a time is named.
-	massRE = regexp.MustCompile(`集体(上访|去|到|来|讨|找|前往)|一起(去|到)(集团|公司|政府|省|市|北京|项目部)|组织(大家|工友|工人|人|村民|业主|职工|家属)|集合|聚集|(包|租)(了)?(大巴|车)(去|到)|步行去`)
-	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|次日|当天|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9一二三]?[0-9一二三四五六七八九十][日号](早|晚|上午|下午|中午|一早|当天)|[早晚上下中]午?[0-9一二三四五六七八九十]+点|月底|春节前|节前|年前|过几天`)
+	massRE = regexp.MustCompile(`集体(上访|去|到|来|讨|找|前往|反映|请愿)|一起(去|到)(集团|公司|政府|省|市|北京|项目部)|组织(大家|工友|工人|人|村民|业主|职工|家属)|集合|聚集|(包|租)(了)?(大巴|车)(去|到)|步行去`)
+	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|次日|当天|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9一二三]?[0-9一二三四五六七八九十][日号](早|晚|上午|下午|中午|一早|当天)|[早晚上下中]午?[0-9一二三四五六七八九十]+点|下个?月[0-9一二三四五六七八九十]+[日号]|月底|春节前|节前|年前|过几天|五一|国庆|元旦|春节|端午|中秋|清明|两会`)
+	// Plans and agreements that make mass action imminent: "约好了",
+	// "定于", "横幅都印好了", "居民拟围堵".
+	planRE = regexp.MustCompile(`准备|打算|计划|定于|决定|约好|商量好|说好了|已经(联系|组织|通知|约)|印好|做好了|到时候|届时|马上就|即将|将于|拟`)
 	// Destinations that make a collective petition an escalation.
 	farRE   = regexp.MustCompile(`北京|中央|国务院|省里|省城|省政府|省委|省信访|省会`)
 	placeRE = regexp.MustCompile(`(集团|公司|项目部|工地|厂|政府|信访局|大楼)(大)?门口|广场|国道|省道|高速|环城路|进场(道)?路|市政府|省政府|省委|市委`)
@@ -63,8 +67,8 @@ var (
 	// Phrases that use trigger words harmlessly.
 	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
 	// Negations and reports of others' past deeds that defuse a trigger after them.
-	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过|不想|不学|避免|防止|以免|禁止|严禁)[^。！？!?；;，,]{0,8}$`)
-	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人)[^。！？!?；;]{0,24}$`)
+	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过|不想|不学|避免|防止|以免|禁止|严禁)[^。！？!?；;，,]{0,12}$`)
+	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年|前几天|前些天|上周|有一次)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人|有(个|名|位)?(工人|工友|职工|农民工))[^。！？!?；;]{0,24}$|(网传|有人传|传言|谣传|谣言|网上(有人)?(说|传))[^。！？!?；;]{0,30}$`)
 
 	peopleRE = regexp.MustCompile(`([0-9]+|[一二两三四五六七八九十百]+)(多|余|来)?(个|名|位)?(人|工人|农民工|工友|职工|户|家|员工|名工人)`)
 )
@@ -88,10 +92,10 @@ var (
 
 // threatsWith finds means of harm (petrol, pesticide…) that the writer says
 // will be used: a threat cue earlier in the same clause.
-func threatsWith(re *regexp.Regexp, text string, benign *benignSpans) []string {
-	var out []string
+func threatsWith(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
+	var out []trigger
 	for _, m := range triggers(re, text, benign) {
-		i := strings.Index(text, m)
+		i := m.lo
 		start := i
 		for start > 0 && i-start < 60 {
 			r, size := utf8.DecodeLastRuneInString(text[:start])
@@ -101,7 +105,7 @@ func threatsWith(re *regexp.Regexp, text string, benign *benignSpans) []string {
 			start -= size
 		}
 		pre := lastRunes(text[:i], 4)
-		if cueRE.MatchString(text[start:i]) || handleRE.MatchString(pre) || afterCueRE.MatchString(text[i+len(m):]) {
+		if cueRE.MatchString(text[start:i]) || handleRE.MatchString(pre) || afterCueRE.MatchString(text[m.hi:]) {
 			out = append(out, m)
 		}
 	}
@@ -246,8 +250,8 @@ func clauseSubmatches(re *regexp.Regexp, text string) [][]string {
 }
 
 // negationSpan is the most runes a match of negationRE spans: a negation
-// of at most three runes and at most eight more.
-const negationSpan = 3 + 8
+// of at most three runes and at most twelve more.
+const negationSpan = 3 + 12
 
 // defused reports whether the text before a trigger negates it or tells of
 // the past: negationRE or pastRE matches at its end. Each runs only when
@@ -268,10 +272,16 @@ func defused(before string) bool {
 	return prefilterOf(pastRE).mayMatch(before) && pastRE.MatchString(before)
 }
 
+// trigger is a match of a risk pattern and where it is in the text.
+type trigger struct {
+	s      string
+	lo, hi int
+}
+
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
-func triggers(re *regexp.Regexp, text string, benign *benignSpans) []string {
-	var out []string
+func triggers(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
+	var out []trigger
 	for _, loc := range findAllIn(re, text, &benign.rs) {
 		inBenign := false
 		for _, b := range benign.spans() {
@@ -290,16 +300,16 @@ func triggers(re *regexp.Regexp, text string, benign *benignSpans) []string {
 		if defused(text[lo:loc[0]]) {
 			continue
 		}
-		out = append(out, text[loc[0]:loc[1]])
+		out = append(out, trigger{text[loc[0]:loc[1]], loc[0], loc[1]})
 	}
 	return out
 }
 
 // ScoreRisk assesses a petition. Levels: critical (threats of self-harm or
-// violence, imminent mass action), high (a group of five or more,
-// escalation to higher authorities or the media, repeated unresolved
-// petitions), medium (strong emotion or urgency, mass action without a
-// time, a repeat), low.
+// violence, imminent or planned mass action), high (a group of five or
+// more, escalation to higher authorities or the media, mass action
+// mentioned, repeated unresolved petitions), medium (a repeat, or a
+// grievance with harm or urgency: the severity model), low.
 func ScoreRisk(in RiskInput) Risk {
 	text := strings.Join(strings.Fields(in.Text), "")
 	benign := lazyBenign(text)
@@ -314,33 +324,41 @@ func ScoreRisk(in RiskInput) Risk {
 	if t := triggers(selfHarmRE, text, benign); len(t) > 0 {
 		score += 60
 		raise(Critical)
-		reasons = append(reasons, "threat of self-harm: "+canon(t[0], selfHarmWords, "自伤"))
+		reasons = append(reasons, "threat of self-harm: "+canon(t[0].s, selfHarmWords, "自伤"))
 	}
 	if t := triggers(violenceRE, text, benign); len(t) > 0 {
 		score += 55
 		raise(Critical)
-		reasons = append(reasons, "threat of violence: "+canon(t[0], violenceWords, "暴力"))
+		reasons = append(reasons, "threat of violence: "+canon(t[0].s, violenceWords, "暴力"))
 	}
 	if t := threatsWith(meansRE, text, benign); len(t) > 0 {
 		score += 55
 		raise(Critical)
-		reasons = append(reasons, "threat of harm with "+canon(t[0], meansWords, "危险物品"))
+		reasons = append(reasons, "threat of harm with "+canon(t[0].s, meansWords, "危险物品"))
 	}
 	massDone := false
 	if t := triggers(disruptRE, text, benign); len(t) > 0 {
-		switch when, where := near(timeRE, text, t), near(placeRE, text, t); {
+		when, where, plan := near(timeRE, text, t), near(placeRE, text, t), near(planRE, text, t)
+		if toldOfPast(text, t) {
+			when, where, plan = "", "", ""
+		}
+		switch {
 		case when != "":
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", canon(t[0], disruptWords, "聚集"), canonicalTime(when)))
+			reasons = append(reasons, fmt.Sprintf("imminent mass action: %s (%s)", canon(t[0].s, disruptWords, "聚集"), canonicalTime(when)))
 		case where != "":
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("planned mass action: %s at %s", canon(t[0], disruptWords, "聚集"), canon(where, placeWords, "指定地点")))
+			reasons = append(reasons, fmt.Sprintf("planned mass action: %s at %s", canon(t[0].s, disruptWords, "聚集"), canon(where, placeWords, "指定地点")))
+		case plan != "":
+			score += 50
+			raise(Critical)
+			reasons = append(reasons, "planned mass action: "+canon(t[0].s, disruptWords, "聚集"))
 		default:
 			score += 25
 			raise(High)
-			reasons = append(reasons, "mass action mentioned: "+canon(t[0], disruptWords, "聚集"))
+			reasons = append(reasons, "mass action mentioned: "+canon(t[0].s, disruptWords, "聚集"))
 		}
 		massDone = true
 	}
@@ -349,11 +367,11 @@ func ScoreRisk(in RiskInput) Risk {
 		if when := near(timeRE, text, t); when != "" && (group >= 10 || near(farRE, text, t) != "") {
 			score += 50
 			raise(Critical)
-			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", canon(t[0], massWords, "集体行动"), canonicalTime(when)))
+			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", canon(t[0].s, massWords, "集体行动"), canonicalTime(when)))
 		} else {
 			score += 25
 			raise(High)
-			reasons = append(reasons, "mass action mentioned: "+canon(t[0], massWords, "集体行动"))
+			reasons = append(reasons, "mass action mentioned: "+canon(t[0].s, massWords, "集体行动"))
 		}
 	}
 	group := max(in.GroupSize, peopleInText(text))
@@ -365,12 +383,12 @@ func ScoreRisk(in RiskInput) Risk {
 	if t := triggers(authorityRE, text, benign); len(t) > 0 {
 		score += 20
 		raise(High)
-		reasons = append(reasons, "escalation to higher authorities: "+canon(t[0], authorityWords, "上级机关"))
+		reasons = append(reasons, "escalation to higher authorities: "+canon(t[0].s, authorityWords, "上级机关"))
 	}
 	if t := triggers(mediaRE, text, benign); len(t) > 0 {
 		score += 20
 		raise(High)
-		reasons = append(reasons, "threatens media exposure: "+canon(t[0], mediaWords, "媒体"))
+		reasons = append(reasons, "threatens media exposure: "+canon(t[0].s, mediaWords, "媒体"))
 	}
 	textRepeat := triggers(repeatRE, text, benign)
 	switch {
@@ -385,19 +403,38 @@ func ScoreRisk(in RiskInput) Risk {
 	case len(textRepeat) > 0:
 		score += 15
 		raise(High)
-		what := textRepeat[0]
+		what := textRepeat[0].s
 		if !ordinalRE.MatchString(what) {
 			what = canon(what, repeatWords, "多次反映")
 		}
 		reasons = append(reasons, "repeated unresolved petition: "+what)
 	}
-	if t := triggers(emotionRE, text, benign); len(t) > 0 {
+	distress := triggers(emotionRE, text, benign)
+	if t := distress; len(t) > 0 {
 		score += 10
-		raise(Medium)
-		reasons = append(reasons, "distress or urgency: "+canon(t[0], emotionWords, "情绪激动"))
+		reasons = append(reasons, "distress or urgency: "+canon(t[0].s, emotionWords, "情绪激动"))
+	}
+	// Below high, and unless a repeat made it medium, the severity model
+	// tells medium from low.
+	if rank(level) < rank(High) && in.Repeats == 0 {
+		if p := mediumProbability(text); p >= 0.5 {
+			score += 10 + int(math.Round(8*(p-0.5)))
+			level = Medium
+			reasons = append(reasons, fmt.Sprintf("harm or urgency in the account (model %.2f)", p))
+		} else if p < 0 && len(distress) > 0 {
+			raise(Medium) // no model: distress or urgency alone
+		}
 	}
 	if reasons == nil {
 		reasons = []string{}
+	}
+	// Each level has its band of scores, so that sorting by score keeps
+	// the levels in order: low 0–9, medium 10–14, high and critical from 15.
+	switch level {
+	case Low:
+		score = min(score, 9)
+	case Medium:
+		score = max(10, min(score, 14))
 	}
 	return Risk{Level: level, Score: min(score, 100), Reasons: reasons}
 }
@@ -451,25 +488,66 @@ func canonicalTime(s string) string {
 	return "a set day and hour"
 }
 
-// near returns a match of re within about 20 characters of a trigger, or "".
-func near(re *regexp.Regexp, text string, trig []string) string {
+// near returns a match of re in the sentence of a trigger, within about 40
+// characters of it, or "". A date with its year ("2023年3月5日") or right
+// after a word of the past is a date of the past and is skipped.
+func near(re *regexp.Regexp, text string, trig []trigger) string {
 	for _, t := range trig {
-		i := strings.Index(text, t)
-		if i < 0 {
-			continue
-		}
-		lo, hi := max(0, i-60), min(len(text), i+len(t)+60)
+		lo, hi := max(0, t.lo-120), min(len(text), t.hi+120)
 		for lo > 0 && !utf8Start(text[lo]) {
 			lo--
 		}
 		for hi < len(text) && !utf8Start(text[hi]) {
 			hi++
 		}
-		if m := re.FindString(text[lo:hi]); m != "" {
-			return m
+		// The sentence: from the last sentence end before the trigger to the
+		// first after it.
+		if k := lastSentenceEnd(text[lo:t.lo]); k >= 0 {
+			lo += k
+		}
+		if k := sentenceEndRE.FindStringIndex(text[t.hi:hi]); k != nil {
+			hi = t.hi + k[0]
+		}
+		for _, loc := range re.FindAllStringIndex(text[lo:hi], -1) {
+			if !pastDateRE.MatchString(lastRunes(text[:lo+loc[0]], 3)) {
+				return text[lo+loc[0] : lo+loc[1]]
+			}
 		}
 	}
 	return ""
+}
+
+// toldOfPast reports whether every trigger is told of as past: its
+// sentence, before it, names a past year or time ("2019年5月", "去年").
+func toldOfPast(text string, trig []trigger) bool {
+	for _, t := range trig {
+		lo := max(0, t.lo-120)
+		for lo > 0 && !utf8Start(text[lo]) {
+			lo--
+		}
+		if k := lastSentenceEnd(text[lo:t.lo]); k >= 0 {
+			lo += k
+		}
+		if !pastTimeRE.MatchString(text[lo:t.lo]) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	pastTimeRE    = regexp.MustCompile(`[0-9]{4}年|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
+	sentenceEndRE = regexp.MustCompile(`[。！？!?\n]`)
+	pastDateRE    = regexp.MustCompile(`年$|去年|前年|当年|那年|上个?月|上周`)
+)
+
+// lastSentenceEnd is the offset just after the last sentence end in s, or -1.
+func lastSentenceEnd(s string) int {
+	locs := sentenceEndRE.FindAllStringIndex(s, -1)
+	if len(locs) == 0 {
+		return -1
+	}
+	return locs[len(locs)-1][1]
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }

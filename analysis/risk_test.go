@@ -37,6 +37,17 @@ var anRiskCases = []struct {
 	// Critical: imminent mass action.
 	{"mass action 明天堵路", "明天我们全体工友去堵路，让大家都看看。", 1, Critical, "imminent mass action: 堵路"},
 	{"mass action 下周一拉横幅", "下周一我们在集团门口拉横幅讨说法。", 1, Critical, "拉横幅"},
+	{"mass action planned", "工友们已经商量好了，谁也不退，要去把搅拌站围住。", 1, Critical, "planned mass action"},
+	{"mass action on a holiday", "国庆节我们几家一起去售楼部静坐。", 1, Critical, "imminent mass action: 静坐"},
+	// The time is found near the mention that has one, not only the first.
+	{"mass action time at a later mention", "关于围堵的情况说明。\n" + strings.Repeat("工程款拖了一年多，账对过多次。", 6) + "大家定好周三早上去围堵公司。", 1, Critical, "imminent mass action: 围堵"},
+	{"collective petition 集体反映", "我们三十多人约定下月5日集体反映到市里。", 1, Critical, "imminent collective petition"},
+	// Critical: threats in other words.
+	{"violence 打断腿", "让我查到是谁克扣的，非打断他的腿不可。", 1, Critical, "threat of violence"},
+	{"violence 后果自负", "钱再不到位，出了什么事你们后果自负。", 1, Critical, "threat of violence"},
+	{"violence 点了房子", "逼急了我就把他家房子点了。", 1, Critical, "threat of violence"},
+	{"self-harm 碾过去", "推土机要推就从我身上碾过去。", 1, Critical, "threat of self-harm"},
+	{"self-harm farewell", "我今晚就到河边去，这些年谢谢你们了。", 1, Critical, "threat of self-harm"},
 	// High.
 	{"group of 12 via group_size", "班组工资三个月没有发放，请求尽快结清。", 12, High, "group of 12"},
 	{"group of 12 in the text", "我们班组一共十二个人，三个月工资没有发放。", 1, High, "group of 12"},
@@ -65,6 +76,10 @@ var anHardNegatives = []struct{ name, text string }{
 	{"集体户口", "我是集体户口，单位说办不了购房资格证明。"},
 	{"消防演练放火", "公司组织消防演练，在空地上放火模拟火灾，浓烟飘进了小区。"},
 	{"柴油发电机", "工地的柴油发电机整夜响个不停，楼上住户睡不着。"},
+	{"negated at a distance", "我们绝不会学那些动不动就闹着去跳楼的人，只讲道理。"},
+	{"rumour denied", "网上有人传我们班组有人要跳楼讨薪，这是谣言，工资早就结清了。"},
+	{"past of a worker", "前几天有个工友在楼顶作业时差点跳下去救安全帽，被班长拉住了。"},
+	{"mass action in a past year", "2019年5月3日工人们在厂门口拉横幅，后来问题解决了。"},
 }
 
 func TestScoreRiskLevels(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -632,7 +633,18 @@ func anCandidates(tb testing.TB, v *Vault, texts []string) float64 {
 // themes. "themes-fresh" analyses a new text made of the index's own
 // sentences each time (generation, about 2 µs, inside the timing): nearly
 // every bucket of each is full, the worst case for the lookup.
+//
+// PVAULT_BENCH_INDEX=1000000 indexes that many petitions instead (issue 7's
+// "stays fast with 1,000,000": about 10 minutes and 3 GB of disk a case).
 func BenchmarkIntakeAnalysis(b *testing.B) {
+	indexed := 100_000
+	if s := os.Getenv("PVAULT_BENCH_INDEX"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("PVAULT_BENCH_INDEX=%q: want a positive number of petitions", s)
+		}
+		indexed = n
+	}
 	for _, tt := range []struct {
 		name  string
 		index func(*rand.Rand, []string) string
@@ -647,7 +659,7 @@ func BenchmarkIntakeAnalysis(b *testing.B) {
 			v := a.v
 			sentences := anSentences(b)
 			rng := rand.New(rand.NewPCG(7, 11))
-			anPreload(b, v, 100_000, func() string { return tt.index(rng, sentences) })
+			anPreload(b, v, indexed, func() string { return tt.index(rng, sentences) })
 			// Reopen so that the bulk load's memtables are flushed and its
 			// compactions do not run inside the timed loop.
 			a.reopen(b)

@@ -23,6 +23,7 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		out := fs.String("out", "", "where to write the model")
 		kind := fs.String("kind", "logreg", "logreg or nb")
 		split := fs.String("split", "train", "which split of the data to train on (\"\" for all)")
+		severity := fs.Bool("severity", false, "train the severity model (low or medium, from the risk labels) instead of the category model")
 		if err := fs.Parse(args[1:]); err != nil {
 			return errUsage
 		}
@@ -36,7 +37,12 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		if *split != "" {
 			ex = analysis.Split(ex, *split)
 		}
-		m, err := analysis.Train(analysis.Docs(ex), analysis.TrainOptions{Kind: *kind})
+		docs, opts := analysis.Docs(ex), analysis.TrainOptions{Kind: *kind}
+		if *severity {
+			docs, opts = analysis.SeverityDocs(ex), analysis.SeverityOptions
+			opts.Kind = *kind
+		}
+		m, err := analysis.Train(docs, opts)
 		if err != nil {
 			return err
 		}
@@ -51,7 +57,7 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "pvault: trained a %s model on %d texts (%d labels) → %s\n", *kind, len(ex), len(m.Labels), *out)
+		fmt.Fprintf(stdout, "pvault: trained a %s model on %d texts (%d labels) → %s\n", *kind, len(docs), len(m.Labels), *out)
 		return nil
 	case "eval":
 		fs := newFlags("analysis eval", stderr)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -194,5 +195,49 @@ func TestAnalysisCLIErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed training left a model file")
+	}
+}
+
+// TestAnalysisCLITrainSeverity: --severity trains the low/medium model on
+// the examples labelled low or medium, whatever their category, and it
+// tells the two apart on its own training texts.
+func TestAnalysisCLITrainSeverity(t *testing.T) {
+	var lines []string
+	lows := []string{"想咨询一下年休假怎么计算。", "请问体检安排在哪一天？", "建议食堂多做几个素菜。", "询问工资条在哪里查看。", "建议宿舍楼增加几个晾衣架。", "想了解一下公积金怎么提取。"}
+	mediums := []string{"工资拖欠三个月，孩子学费交不上了。", "工伤住院两个月，医药费一直没人管。", "工程款欠了八十万，银行贷款快逾期了。", "宿舍停水一周，工人只能去河里打水。", "被无故辞退，房租都交不起了。", "加班一个月没休息，人已经累病了。"}
+	for i, tx := range lows {
+		lines = append(lines, fmt.Sprintf(`{"id":"l%d","label":"other","title":"咨询","text":%q,"risk":"low","split":"train"}`, i, tx))
+	}
+	for i, tx := range mediums {
+		lines = append(lines, fmt.Sprintf(`{"id":"m%d","label":"wage_arrears","title":"反映","text":%q,"risk":"medium","split":"train"}`, i, tx))
+	}
+	lines = append(lines, `{"id":"h1","label":"wage_arrears","title":"反映","text":"我们二十人要去北京上访。","risk":"high","split":"train"}`)
+	data := anWrite(t, "risk.jsonl", strings.Join(lines, "\n")+"\n")
+	model := filepath.Join(t.TempDir(), "severity.model")
+	out, _, err := anRun("analysis", "train", "--severity", "--data", data, "--out", model)
+	if err != nil {
+		t.Fatalf("train: %v", err)
+	}
+	if !strings.Contains(out, "on 12 texts (2 labels)") {
+		t.Errorf("train output %q, want 12 texts (the high one left out) and 2 labels", out)
+	}
+	f, err := os.Open(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := analysis.Load(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("the written model does not load: %v", err)
+	}
+	for _, tx := range lows {
+		if l := m.Predict("咨询\n" + tx).Label; l != "low" {
+			t.Errorf("%s: %s, want low", tx, l)
+		}
+	}
+	for _, tx := range mediums {
+		if l := m.Predict("反映\n" + tx).Label; l != "medium" {
+			t.Errorf("%s: %s, want medium", tx, l)
+		}
 	}
 }
