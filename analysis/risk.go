@@ -58,17 +58,17 @@ var (
 	farRE   = regexp.MustCompile(`北京|中央|国务院|省里|省城|省政府|省委|省信访|省会`)
 	placeRE = regexp.MustCompile(`(集团|公司|项目部|工地|厂|政府|信访局|大楼)(大)?门口|广场|国道|省道|高速|环城路|进场(道)?路|市政府|省政府|省委|市委`)
 	// Escalation to higher authorities, and to the media.
-	authorityRE = regexp.MustCompile(`北京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|纪委|监委|国资委|市长热线|市委|越级|上级部门|更高一级|上一级|12345`)
+	authorityRE = regexp.MustCompile(`(去|到|进|上|跑|告到)北京|北京(上访|信访)|进京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|(再不|否则|不然|要不|就|只能|只好|告到|捅到|闹到|越级)[^，。！？,!?]{0,8}(纪委|监委)|国资委|市长热线|市委|越级|上级部门|更高一级|上一级|12345`)
 	mediaRE     = regexp.MustCompile(`记者|媒体|曝光|抖音|快手|微博|头条|上网|发到网上|网上发|电视台|报社|自媒体|朋友圈|热搜|直播`)
 	// Repeated, unresolved petitions.
-	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访|来电)|反复(反映|找)|一直(没|不|未)|至今(未|没|仍)|始终(没|未)|再次(反映|来访|投诉)|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟|[0-9一二三四五六七八九十几]+次(反映|来访|投诉|上访)`)
+	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访|来电)|反复(反映|找)|(一直|至今|始终|仍然|还是)(都)?(没|未|不)(有)?(人)?(解决|答复|回复|处理|落实|兑现|结果|下文|回音|消息|理|管|给(个)?说法)|再次(反映|来访|投诉)|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟|[0-9一二三四五六七八九十几]+次(反映|来访|投诉|上访)`)
 	// Strong emotion or urgency.
 	emotionRE = regexp.MustCompile(`气愤|愤怒|忍无可忍|走投无路|欺人太甚|没有活路|逼(上绝路|死)|实在没办法|求求|救救|绝望|崩溃|急需|急用|看病|住院|孩子(上学|学费)|过年回家|春节回家|讨薪|血汗钱|没饭吃|揭不开锅|情绪激动`)
 	// Phrases that use trigger words harmlessly.
-	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
+	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|中央空调|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
 	// Negations and reports of others' past deeds that defuse a trigger after them.
 	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过|不想|不学|避免|防止|以免|禁止|严禁)[^。！？!?；;，,]{0,12}$`)
-	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年|前几天|前些天|上周|有一次)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人|有(个|名|位)?(工人|工友|职工|农民工))[^。！？!?；;]{0,24}$|(网传|有人传|传言|谣传|谣言|网上(有人)?(说|传))[^。！？!?；;]{0,30}$`)
+	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年|前几天|前些天|上周|有一次)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人|有(个|名|位)?(工人|工友|职工|农民工))[^。！？!?；;]{0,24}$|(网传|有人(在)?传|传言|谣传|谣言|网上(有人)?(说|传)|听说有人(在)?(说|传))[^。！？!?；;]{0,30}$`)
 
 	peopleRE = regexp.MustCompile(`([0-9]+|[一二两三四五六七八九十百]+)(多|余|来)?(个|名|位)?(人|工人|农民工|工友|职工|户|家|员工|名工人)`)
 )
@@ -119,7 +119,38 @@ type benignSpans struct {
 	rs   runeSet
 	done bool
 	locs [][]int
+	// explained are the matches of risk patterns found harmless (benign,
+	// negated, of the past, denied): the risk model does not read them.
+	explained [][2]int
 }
+
+// unexplained is the text with the clauses of the matches found harmless
+// blanked out (from the comma or sentence end before to the one after).
+func (b *benignSpans) unexplained() string {
+	if len(b.explained) == 0 {
+		return b.text
+	}
+	t := []byte(b.text)
+	for _, e := range b.explained {
+		lo, hi := e[0], e[1]
+		if k := strings.LastIndexAny(b.text[:lo], clauseEnds); k >= 0 {
+			lo = k
+		} else {
+			lo = 0
+		}
+		if k := strings.IndexAny(b.text[hi:], clauseEnds); k >= 0 {
+			hi += k
+		} else {
+			hi = len(t)
+		}
+		for i := lo; i < hi; i++ {
+			t[i] = ' '
+		}
+	}
+	return string(t)
+}
+
+const clauseEnds = "，,。！？!?；;\n"
 
 func lazyBenign(text string) *benignSpans {
 	b := &benignSpans{text: text}
@@ -278,6 +309,15 @@ type trigger struct {
 	lo, hi int
 }
 
+// deniedRE is a denial or a calming right after a trigger: "说我们要去
+// 静坐，这完全是谣言", "说要去堵门，被她劝住了".
+var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回)`)
+
+// denied reports whether the text after a trigger denies it.
+func denied(after string) bool {
+	return prefilterOf(deniedRE).mayMatch(after[:min(len(after), 120)]) && deniedRE.MatchString(after)
+}
+
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
 func triggers(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
@@ -291,13 +331,15 @@ func triggers(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
 			}
 		}
 		if inBenign {
+			benign.explained = append(benign.explained, [2]int{loc[0], loc[1]})
 			continue
 		}
 		lo := max(0, loc[0]-90)
 		for lo > 0 && !utf8Start(text[lo]) {
 			lo++
 		}
-		if defused(text[lo:loc[0]]) {
+		if defused(text[lo:loc[0]]) || denied(text[loc[1]:]) {
+			benign.explained = append(benign.explained, [2]int{loc[0], loc[1]})
 			continue
 		}
 		out = append(out, trigger{text[loc[0]:loc[1]], loc[0], loc[1]})
@@ -309,7 +351,8 @@ func triggers(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
 // violence, imminent or planned mass action), high (a group of five or
 // more, escalation to higher authorities or the media, mass action
 // mentioned, repeated unresolved petitions), medium (a repeat, or a
-// grievance with harm or urgency: the severity model), low.
+// grievance with harm or urgency), low; the risk model (riskmodel.go) can
+// raise a petition to critical and tells medium from low.
 func ScoreRisk(in RiskInput) Risk {
 	text := strings.Join(strings.Fields(in.Text), "")
 	benign := lazyBenign(text)
@@ -341,6 +384,9 @@ func ScoreRisk(in RiskInput) Risk {
 		when, where, plan := near(timeRE, text, t), near(placeRE, text, t), near(planRE, text, t)
 		if toldOfPast(text, t) {
 			when, where, plan = "", "", ""
+			for _, x := range t {
+				benign.explained = append(benign.explained, [2]int{x.lo, x.hi})
+			}
 		}
 		switch {
 		case when != "":
@@ -414,15 +460,26 @@ func ScoreRisk(in RiskInput) Risk {
 		score += 10
 		reasons = append(reasons, "distress or urgency: "+canon(t[0].s, emotionWords, "情绪激动"))
 	}
-	// Below high, and unless a repeat made it medium, the severity model
-	// tells medium from low.
+	// The risk model: critical on its own reading, and below high (unless
+	// a repeat made it medium) it tells medium from low.
+	unexplained := benign.unexplained()
+	probs := levelProbs(unexplained)
+	if pc := probs[Critical]; level != Critical && pc >= modelCritical && runesOfText(unexplained) >= modelMinRunes {
+		score += 50 + int(math.Round(10*pc))
+		level = Critical
+		reasons = append(reasons, fmt.Sprintf("threatening or desperate wording (model %.2f)", pc))
+	}
 	if rank(level) < rank(High) && in.Repeats == 0 {
-		if p := mediumProbability(text); p >= 0.5 {
+		switch pm, pl := probs[Medium], probs[Low]; {
+		case probs == nil:
+			if len(distress) > 0 {
+				raise(Medium) // no model: distress or urgency alone
+			}
+		case pm >= pl:
+			p := pm / (pm + pl)
 			score += 10 + int(math.Round(8*(p-0.5)))
 			level = Medium
 			reasons = append(reasons, fmt.Sprintf("harm or urgency in the account (model %.2f)", p))
-		} else if p < 0 && len(distress) > 0 {
-			raise(Medium) // no model: distress or urgency alone
 		}
 	}
 	if reasons == nil {
@@ -437,6 +494,17 @@ func ScoreRisk(in RiskInput) Risk {
 		score = max(10, min(score, 14))
 	}
 	return Risk{Level: level, Score: min(score, 100), Reasons: reasons}
+}
+
+// runesOfText counts the runes of s other than spaces.
+func runesOfText(s string) int {
+	n := 0
+	for _, r := range s {
+		if r != ' ' {
+			n++
+		}
+	}
+	return n
 }
 
 func rank(l string) int {

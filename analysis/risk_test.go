@@ -371,3 +371,41 @@ func TestDefusedMatchesRegexps(t *testing.T) {
 		t.Fatal("no defusing text among the cases")
 	}
 }
+
+// TestScoreRiskModelReadsWhatRulesMiss: threats and despair in words no
+// rule lists are raised to critical by the risk model, with a reason that
+// names the model and no word of the petition.
+func TestScoreRiskModelReadsWhatRulesMiss(t *testing.T) {
+	for _, text := range []string{
+		"欠薪\n老板欠我的钱一年了，我这几天把家里的事都交代好了，给孩子的信也写好了，你们看着办吧。",
+		"拆迁补偿\n我现在就坐在项目部楼顶边上，风很大，今天不给个准话我就不下去了。",
+		"工伤\n我男人截瘫在床，已经四天没吃一口饭了，说拖累我们不如早点走。",
+	} {
+		r := ScoreRisk(RiskInput{Text: text, GroupSize: 1})
+		if r.Level != Critical || len(r.Reasons) != 1 || !strings.HasPrefix(r.Reasons[0], "threatening or desperate wording (model 0.") {
+			t.Errorf("%q: %s %q, want critical from the model alone", text, r.Level, r.Reasons)
+		}
+		anCheckScore(t, r)
+	}
+}
+
+// TestUnexplained: the risk model does not read the clauses whose
+// dangerous words the rules explained away (negated, of the past, benign,
+// denied), and reads the rest.
+func TestUnexplained(t *testing.T) {
+	text := "去年有人扬言跳楼被拘留了，我们只想依法依规反映问题。"
+	b := lazyBenign(text)
+	if got := triggers(selfHarmRE, text, b); len(got) != 0 {
+		t.Fatalf("triggers %v in a report of the past", got)
+	}
+	u := b.unexplained()
+	if strings.Contains(u, "跳楼") || strings.Contains(u, "扬言") || !strings.Contains(u, "我们只想依法依规反映问题") {
+		t.Errorf("unexplained text %q", u)
+	}
+	if n := runesOfText(u); n != len([]rune("，我们只想依法依规反映问题。")) {
+		t.Errorf("runesOfText = %d", n)
+	}
+	if plain := "工地晚上施工太吵。"; lazyBenign(plain).unexplained() != plain {
+		t.Error("a text without explained matches changed")
+	}
+}

@@ -23,7 +23,7 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		out := fs.String("out", "", "where to write the model")
 		kind := fs.String("kind", "logreg", "logreg or nb")
 		split := fs.String("split", "train", "which split of the data to train on (\"\" for all)")
-		severity := fs.Bool("severity", false, "train the severity model (low or medium, from the risk labels) instead of the category model")
+		risk := fs.Bool("risk", false, "train the risk model (on the risk levels of the data) instead of the category model")
 		if err := fs.Parse(args[1:]); err != nil {
 			return errUsage
 		}
@@ -38,8 +38,8 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 			ex = analysis.Split(ex, *split)
 		}
 		docs, opts := analysis.Docs(ex), analysis.TrainOptions{Kind: *kind}
-		if *severity {
-			docs, opts = analysis.SeverityDocs(ex), analysis.SeverityOptions
+		if *risk {
+			docs, opts = analysis.RiskDocs(ex), analysis.RiskOptions
 			opts.Kind = *kind
 		}
 		m, err := analysis.Train(docs, opts)

@@ -198,28 +198,31 @@ func TestAnalysisCLIErrors(t *testing.T) {
 	}
 }
 
-// TestAnalysisCLITrainSeverity: --severity trains the low/medium model on
-// the examples labelled low or medium, whatever their category, and it
-// tells the two apart on its own training texts.
-func TestAnalysisCLITrainSeverity(t *testing.T) {
+// TestAnalysisCLITrainRisk: --risk trains the risk model on the examples'
+// risk levels, whatever their category, leaving out those without one, and
+// it tells the levels apart on its own training texts.
+func TestAnalysisCLITrainRisk(t *testing.T) {
+	texts := map[string][]string{
+		"low":      {"想咨询一下年休假怎么计算。", "请问体检安排在哪一天？", "建议食堂多做几个素菜。", "询问工资条在哪里查看。"},
+		"medium":   {"工资拖欠三个月，孩子学费交不上了。", "工伤住院两个月，医药费一直没人管。", "工程款欠了八十万，银行贷款快逾期了。", "被无故辞退，房租都交不起了。"},
+		"high":     {"我们二十个工友联名反映，要去省里上访。", "再不解决就找记者曝光。", "这是第五次反映了，还是没人管。", "三十名职工联名要求补缴社保。"},
+		"critical": {"再不给钱我就从楼顶跳下去。", "明天一早我们全体去堵公司大门。", "逼急了我就拿刀去找他算账。", "我不想活了，遗书都写好了。"},
+	}
 	var lines []string
-	lows := []string{"想咨询一下年休假怎么计算。", "请问体检安排在哪一天？", "建议食堂多做几个素菜。", "询问工资条在哪里查看。", "建议宿舍楼增加几个晾衣架。", "想了解一下公积金怎么提取。"}
-	mediums := []string{"工资拖欠三个月，孩子学费交不上了。", "工伤住院两个月，医药费一直没人管。", "工程款欠了八十万，银行贷款快逾期了。", "宿舍停水一周，工人只能去河里打水。", "被无故辞退，房租都交不起了。", "加班一个月没休息，人已经累病了。"}
-	for i, tx := range lows {
-		lines = append(lines, fmt.Sprintf(`{"id":"l%d","label":"other","title":"咨询","text":%q,"risk":"low","split":"train"}`, i, tx))
+	for level, ts := range texts {
+		for i, tx := range ts {
+			lines = append(lines, fmt.Sprintf(`{"id":"%s%d","label":"other","title":"反映","text":%q,"risk":%q,"split":"train"}`, level, i, tx, level))
+		}
 	}
-	for i, tx := range mediums {
-		lines = append(lines, fmt.Sprintf(`{"id":"m%d","label":"wage_arrears","title":"反映","text":%q,"risk":"medium","split":"train"}`, i, tx))
-	}
-	lines = append(lines, `{"id":"h1","label":"wage_arrears","title":"反映","text":"我们二十人要去北京上访。","risk":"high","split":"train"}`)
+	lines = append(lines, `{"id":"n1","label":"other","title":"反映","text":"没有风险标注的一条。","split":"train"}`)
 	data := anWrite(t, "risk.jsonl", strings.Join(lines, "\n")+"\n")
-	model := filepath.Join(t.TempDir(), "severity.model")
-	out, _, err := anRun("analysis", "train", "--severity", "--data", data, "--out", model)
+	model := filepath.Join(t.TempDir(), "risk.model")
+	out, _, err := anRun("analysis", "train", "--risk", "--data", data, "--out", model)
 	if err != nil {
 		t.Fatalf("train: %v", err)
 	}
-	if !strings.Contains(out, "on 12 texts (2 labels)") {
-		t.Errorf("train output %q, want 12 texts (the high one left out) and 2 labels", out)
+	if !strings.Contains(out, "on 16 texts (4 labels)") {
+		t.Errorf("train output %q, want 16 texts (the unlabelled one left out) and 4 labels", out)
 	}
 	f, err := os.Open(model)
 	if err != nil {
@@ -230,14 +233,11 @@ func TestAnalysisCLITrainSeverity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the written model does not load: %v", err)
 	}
-	for _, tx := range lows {
-		if l := m.Predict("咨询\n" + tx).Label; l != "low" {
-			t.Errorf("%s: %s, want low", tx, l)
-		}
-	}
-	for _, tx := range mediums {
-		if l := m.Predict("反映\n" + tx).Label; l != "medium" {
-			t.Errorf("%s: %s, want medium", tx, l)
+	for level, ts := range texts {
+		for _, tx := range ts {
+			if l := m.Predict(analysis.JoinText("反映", tx, "")).Label; l != level {
+				t.Errorf("%s: %s, want %s", tx, l, level)
+			}
 		}
 	}
 }
