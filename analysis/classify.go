@@ -417,7 +417,31 @@ func softmax(p []float64, temp float64) {
 
 // Predict classifies text.
 func (m *Model) Predict(text string) Prediction {
+	return m.PredictFeatures(m.Featurize(text))
+}
+
+// Features are the n-gram features of a text for models of one feature
+// space: computed once, they serve every such model (the category and the
+// risk model).
+type Features struct {
+	f    []uint32
+	w    float32
+	bits uint
+	maxN int
+}
+
+// Featurize computes the features of text in m's feature space.
+func (m *Model) Featurize(text string) *Features {
 	f, w := features(text, m.Bits, m.MaxN, make([]uint32, 0, 1024))
+	return &Features{f: f, w: w, bits: m.Bits, maxN: m.MaxN}
+}
+
+// Fits reports whether f are features of m's feature space.
+func (m *Model) Fits(f *Features) bool { return f != nil && f.bits == m.Bits && f.maxN == m.MaxN }
+
+// PredictFeatures classifies a text by its features, which must fit m.
+func (m *Model) PredictFeatures(ft *Features) Prediction {
+	f, w := ft.f, ft.w
 	p := make([]float64, len(m.Labels))
 	m.scores(f, m.values(f, w), p)
 	softmax(p, m.Temperature)

@@ -35,6 +35,10 @@ type RiskInput struct {
 	// matter or same petitioner); Unresolved how many of them are not closed.
 	Repeats    int
 	Unresolved int
+	// Features, if given, are Text's features computed for the category
+	// model: the risk model uses them when it shares that feature space
+	// and the whole text is to be read.
+	Features *Features
 }
 
 var (
@@ -144,13 +148,18 @@ func (b *benignSpans) unexplained() string {
 			hi = len(t)
 		}
 		for i := lo; i < hi; i++ {
-			t[i] = ' '
+			t[i] = blank
 		}
 	}
 	return string(t)
 }
 
 const clauseEnds = "，,。！？!?；;\n"
+
+// blank replaces what the model does not read: not a space, which the
+// features skip (joining the n-grams around it), but a separator.
+const blank = '|'
+
 
 func lazyBenign(text string) *benignSpans {
 	b := &benignSpans{text: text}
@@ -463,7 +472,11 @@ func ScoreRisk(in RiskInput) Risk {
 	// The risk model: critical on its own reading, and below high (unless
 	// a repeat made it medium) it tells medium from low.
 	unexplained := benign.unexplained()
-	probs := levelProbs(unexplained)
+	feat := in.Features
+	if len(benign.explained) > 0 {
+		feat = nil
+	}
+	probs := levelProbs(unexplained, feat)
 	if pc := probs[Critical]; level != Critical && pc >= modelCritical && runesOfText(unexplained) >= modelMinRunes {
 		score += 50 + int(math.Round(10*pc))
 		level = Critical
@@ -496,11 +509,11 @@ func ScoreRisk(in RiskInput) Risk {
 	return Risk{Level: level, Score: min(score, 100), Reasons: reasons}
 }
 
-// runesOfText counts the runes of s other than spaces.
+// runesOfText counts the runes of s other than blanks.
 func runesOfText(s string) int {
 	n := 0
 	for _, r := range s {
-		if r != ' ' {
+		if r != blank {
 			n++
 		}
 	}

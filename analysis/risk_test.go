@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -407,5 +408,34 @@ func TestUnexplained(t *testing.T) {
 	}
 	if plain := "工地晚上施工太吵。"; lazyBenign(plain).unexplained() != plain {
 		t.Error("a text without explained matches changed")
+	}
+}
+
+// TestScoreRiskSharedFeatures: given the category model's features of the
+// text, ScoreRisk answers as it does without them, on every corpus text
+// (whether or not clauses were blanked), and ignores features of another
+// feature space.
+func TestScoreRiskSharedFeatures(t *testing.T) {
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &Model{Bits: 12, MaxN: 2}
+	for _, e := range ex {
+		text := e.FullText()
+		want := ScoreRisk(RiskInput{Text: text, GroupSize: e.GroupSize})
+		for _, f := range []*Features{m.Featurize(text), other.Featurize(text)} {
+			got := ScoreRisk(RiskInput{Text: text, GroupSize: e.GroupSize, Features: f})
+			if got.Level != want.Level || got.Score != want.Score || !slices.Equal(got.Reasons, want.Reasons) {
+				t.Fatalf("%s: with features %+v, without %+v", e.ID, got, want)
+			}
+		}
+	}
+	if m.Fits(other.Featurize("工地")) || !m.Fits(m.Featurize("工地")) || m.Fits(nil) {
+		t.Error("Fits")
 	}
 }

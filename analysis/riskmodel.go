@@ -70,14 +70,17 @@ func RiskModel() (*Model, error) {
 	return riskModel, riskErr
 }
 
-// levelProbs is the risk model's probability of each level for text, or
-// nil without a model.
-func levelProbs(text string) map[string]float64 {
+// levelProbs is the risk model's probability of each level for text (by
+// its features when they are given and fit), or nil without a model.
+func levelProbs(text string, f *Features) map[string]float64 {
 	m, err := RiskModel()
 	if err != nil {
 		return nil
 	}
-	p := m.Predict(text)
+	if !m.Fits(f) {
+		f = m.Featurize(text)
+	}
+	p := m.PredictFeatures(f)
 	out := make(map[string]float64, len(m.Labels))
 	for i, l := range m.Labels {
 		out[l] = p.Probs[i]

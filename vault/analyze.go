@@ -184,7 +184,9 @@ func bucketIDs(r store.Reader, prefix []byte) (ids []string, marked bool, err er
 // setting m's fields, and returns the index writes and the petition's LSH
 // bands (for v.buckets.add once they are committed).
 func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint64, error) {
-	pred := v.Model().Predict(text)
+	model := v.Model()
+	feat := model.Featurize(text)
+	pred := model.PredictFeatures(feat)
 	m.Category = &Category{Label: pred.Label, Confidence: math.Round(pred.Confidence*1000) / 1000, Source: "model", NeedsReview: pred.Confidence < ReviewBelow}
 	sig := v.shingler.Sign(text)
 	bands := sig.BandKeys()
@@ -344,7 +346,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 	for _, c := range cands {
 		m.Duplicates = append(m.Duplicates, Duplicate{ID: c.id, Similarity: c.sim})
 	}
-	risk := analysis.ScoreRisk(analysis.RiskInput{Text: text, GroupSize: m.GroupSize, Repeats: len(cands), Unresolved: unresolved})
+	risk := analysis.ScoreRisk(analysis.RiskInput{Text: text, GroupSize: m.GroupSize, Repeats: len(cands), Unresolved: unresolved, Features: feat})
 	m.Risk = &Risk{Level: risk.Level, Score: risk.Score, Reasons: risk.Reasons}
 	ops := []store.Op{store.Put(sigKey(m.ID), sig.Bytes())}
 	for b, key := range bands {
