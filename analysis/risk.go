@@ -160,7 +160,6 @@ const clauseEnds = "，,。！？!?；;\n"
 // features skip (joining the n-grams around it), but a separator.
 const blank = '|'
 
-
 func lazyBenign(text string) *benignSpans {
 	b := &benignSpans{text: text}
 	b.rs.fill(text)
