@@ -383,7 +383,7 @@ func TestScoreRiskModelReadsWhatRulesMiss(t *testing.T) {
 		"工伤\n我男人截瘫在床，已经四天没吃一口饭了，说拖累我们不如早点走。",
 	} {
 		r := ScoreRisk(RiskInput{Text: text, GroupSize: 1})
-		if r.Level != Critical || len(r.Reasons) != 1 || !strings.HasPrefix(r.Reasons[0], "threatening or desperate wording (model 0.") {
+		if r.Level != Critical || len(r.Reasons) != 1 || !strings.HasPrefix(r.Reasons[0], "threatening or desperate wording (model ") {
 			t.Errorf("%q: %s %q, want critical from the model alone", text, r.Level, r.Reasons)
 		}
 		anCheckScore(t, r)
