@@ -10,7 +10,9 @@ import (
 // shipped corpus, which no model is ever trained on. These assertions are
 // on counts, not time.
 
-func TestShippedModelIsCurrent(t *testing.T) {
+// anCorpusModel returns the shipped corpus and category model.
+func anCorpusModel(t *testing.T) ([]Example, *Model) {
+	t.Helper()
 	ex, err := Corpus()
 	if err != nil {
 		t.Fatal(err)
@@ -19,20 +21,18 @@ func TestShippedModelIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ex, m
+}
+
+func TestShippedModelIsCurrent(t *testing.T) {
+	ex, m := anCorpusModel(t)
 	if want := DocsDigest(Docs(Split(ex, "train")), TrainOptions{}); m.Digest != want {
 		t.Fatalf("analysis/model/default.model was trained on other data; run: go run ./cmd/pvault analysis train --out analysis/model/default.model")
 	}
 }
 
 func TestClassifierQuality(t *testing.T) {
-	ex, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := DefaultModel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, m := anCorpusModel(t)
 	r := Evaluate(m, Docs(Split(ex, "eval")))
 	t.Logf("eval: macro-F1 %.3f accuracy %.3f ECE %.3f n=%d", r.MacroF1, r.Accuracy, r.ECE, r.N)
 	if r.MacroF1 < 0.85 {

@@ -416,14 +416,7 @@ func TestUnexplained(t *testing.T) {
 // (whether or not clauses were blanked), and ignores features of another
 // feature space.
 func TestScoreRiskSharedFeatures(t *testing.T) {
-	ex, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := DefaultModel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, m := anCorpusModel(t)
 	other := &Model{Bits: 12, MaxN: 2}
 	for _, e := range ex {
 		text := e.FullText()

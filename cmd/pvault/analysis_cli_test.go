@@ -45,6 +45,21 @@ const anData = `{"id":"w1","label":"wage_arrears","title":"欠薪","text":"项�
 {"id":"e3","label":"quality","title":"漏水","text":"墙面开裂漏水。","split":"eval"}
 `
 
+// anLoadModel loads a model file written by analysis train.
+func anLoadModel(tb testing.TB, path string) *analysis.Model {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	m, err := analysis.Load(f)
+	if err != nil {
+		tb.Fatalf("the written model does not load: %v", err)
+	}
+	return m
+}
+
 func anWrite(tb testing.TB, name, content string) string {
 	tb.Helper()
 	p := filepath.Join(tb.TempDir(), name)
@@ -109,15 +124,7 @@ func TestAnalysisCLITrainEval(t *testing.T) {
 			if !strings.Contains(out, "trained a "+kind+" model on 12 texts (3 labels)") {
 				t.Errorf("train output %q", out)
 			}
-			f, err := os.Open(model)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := analysis.Load(f)
-			f.Close()
-			if err != nil {
-				t.Fatalf("the written model does not load: %v", err)
-			}
+			m := anLoadModel(t, model)
 			if m.Kind != kind || len(m.Labels) != 3 {
 				t.Errorf("model %s with labels %q", m.Kind, m.Labels)
 			}
@@ -224,15 +231,7 @@ func TestAnalysisCLITrainRisk(t *testing.T) {
 	if !strings.Contains(out, "on 16 texts (4 labels)") {
 		t.Errorf("train output %q, want 16 texts (the unlabelled one left out) and 4 labels", out)
 	}
-	f, err := os.Open(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := analysis.Load(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("the written model does not load: %v", err)
-	}
+	m := anLoadModel(t, model)
 	for level, ts := range texts {
 		for _, tx := range ts {
 			if l := m.Predict(analysis.JoinText("反映", tx, "")).Label; l != level {
