@@ -145,3 +145,60 @@ func padAll(xs []string, n int) []string {
 	}
 	return out
 }
+
+// RiskReport is the evaluation of ScoreRisk (rules and the shipped risk
+// model) on examples labelled with a risk level.
+type RiskReport struct {
+	Levels    []string // low, medium, high, critical
+	Confusion [][]int  // [labelled][scored], in the order of Levels
+	// Critical recall and precision: the quality bars of issue 7.
+	CriticalRecall, CriticalPrecision float64
+	Accuracy                          float64 // of the level
+	N                                 int
+}
+
+// EvaluateRisk scores every example that has a risk level (the others are
+// skipped).
+func EvaluateRisk(ex []Example) RiskReport {
+	r := RiskReport{Levels: riskLevels, Confusion: make([][]int, len(riskLevels))}
+	for i := range r.Confusion {
+		r.Confusion[i] = make([]int, len(riskLevels))
+	}
+	right := 0
+	for _, e := range ex {
+		want := indexOf(riskLevels, e.Risk)
+		if want < 0 {
+			continue
+		}
+		got := indexOf(riskLevels, ScoreRisk(RiskInput{Text: e.FullText(), GroupSize: e.GroupSize}).Level)
+		r.Confusion[want][got]++
+		r.N++
+		if got == want {
+			right++
+		}
+	}
+	c := indexOf(riskLevels, Critical)
+	tp, fn, fp := r.Confusion[c][c], 0, 0
+	for j := range riskLevels {
+		if j != c {
+			fn += r.Confusion[c][j]
+			fp += r.Confusion[j][c]
+		}
+	}
+	r.CriticalRecall, r.CriticalPrecision, r.Accuracy = ratio(tp, tp+fn), ratio(tp, tp+fp), ratio(right, r.N)
+	return r
+}
+
+// Print writes the risk report as text.
+func (r RiskReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "critical recall %.3f  precision %.3f  level accuracy %.3f  n=%d\n\nconfusion (rows: labelled, columns: scored)\n",
+		r.CriticalRecall, r.CriticalPrecision, r.Accuracy, r.N)
+	fmt.Fprintf(w, "%-9s %s\n", "", strings.Join(padAll(r.Levels, 8), " "))
+	for i, row := range r.Confusion {
+		cells := make([]string, len(row))
+		for j, n := range row {
+			cells[j] = fmt.Sprintf("%8d", n)
+		}
+		fmt.Fprintf(w, "%-9s %s\n", r.Levels[i], strings.Join(cells, " "))
+	}
+}

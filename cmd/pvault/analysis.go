@@ -65,8 +65,12 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		model := fs.String("model", "", "a model file (default: the shipped model)")
 		split := fs.String("split", "eval", "which split of the data to score (\"\" for all)")
 		asJSON := fs.Bool("json", false, "print the report as JSON")
+		risk := fs.Bool("risk", false, "score the risk levels (the rules and the shipped risk model) instead of the categories")
 		if err := fs.Parse(args[1:]); err != nil {
 			return errUsage
+		}
+		if *risk && *model != "" {
+			return fmt.Errorf("analysis eval: --risk scores the shipped risk model; --model is for the category model")
 		}
 		ex, err := loadExamples(*data)
 		if err != nil {
@@ -77,6 +81,19 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		}
 		if len(ex) == 0 {
 			return fmt.Errorf("analysis eval: no examples (split %q)", *split)
+		}
+		if *risk {
+			rep := analysis.EvaluateRisk(ex)
+			if rep.N == 0 {
+				return fmt.Errorf("analysis eval: no example has a risk level")
+			}
+			if *asJSON {
+				b, _ := json.MarshalIndent(rep, "", "  ")
+				fmt.Fprintln(stdout, string(b))
+				return nil
+			}
+			rep.Print(stdout)
+			return nil
 		}
 		m, err := loadModel(*model)
 		if err != nil {

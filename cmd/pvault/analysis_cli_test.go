@@ -85,6 +85,48 @@ func anMacroF1(tb testing.TB, out string) float64 {
 	return f
 }
 
+// TestAnalysisCLIEvalRisk: --risk scores the risk levels of the data with
+// the rules and the shipped risk model, as text and as JSON.
+func TestAnalysisCLIEvalRisk(t *testing.T) {
+	out, _, err := anRun("analysis", "eval", "--risk")
+	if err != nil {
+		t.Fatalf("analysis eval --risk: %v", err)
+	}
+	for _, s := range []string{"critical recall", "level accuracy", "n=225", "confusion (rows: labelled, columns: scored)", "low", "medium", "high", "critical"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("report lacks %q:\n%s", s, out)
+		}
+	}
+	out, _, err = anRun("analysis", "eval", "--risk", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep analysis.RiskReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json output: %v", err)
+	}
+	if rep.N != 225 || rep.CriticalRecall < 0.95 || rep.CriticalPrecision < 0.8 || len(rep.Confusion) != 4 {
+		t.Errorf("risk report %+v", rep)
+	}
+	total := 0
+	for _, row := range rep.Confusion {
+		for _, n := range row {
+			total += n
+		}
+	}
+	if total != rep.N {
+		t.Errorf("confusion holds %d, want %d", total, rep.N)
+	}
+	// Examples without a risk level are skipped.
+	lines := `{"id":"a","label":"other","title":"t","text":"我就从楼顶跳下去。","risk":"critical","split":"eval"}
+{"id":"b","label":"other","title":"t","text":"食堂的菜有点咸。","split":"eval"}
+`
+	out, _, err = anRun("analysis", "eval", "--risk", "--data", anWrite(t, "r.jsonl", lines))
+	if err != nil || !strings.Contains(out, "critical recall 1.000") || !strings.Contains(out, "n=1") {
+		t.Errorf("eval --risk of one labelled example: %v\n%s", err, out)
+	}
+}
+
 func TestAnalysisCLIEvalShipped(t *testing.T) {
 	out, _, err := anRun("analysis", "eval")
 	if err != nil {
@@ -180,6 +222,8 @@ func TestAnalysisCLIErrors(t *testing.T) {
 		{"eval: empty split", []string{"analysis", "eval", "--data", data, "--split", "holdout"}, false, "no examples"},
 		{"eval: garbage model", []string{"analysis", "eval", "--data", data, "--model", garbage}, false, "model"},
 		{"eval: missing model", []string{"analysis", "eval", "--data", data, "--model", filepath.Join(t.TempDir(), "none.model")}, false, "none.model"},
+		{"eval --risk: with --model", []string{"analysis", "eval", "--risk", "--model", garbage}, false, "--model"},
+		{"eval --risk: no risk levels", []string{"analysis", "eval", "--risk", "--data", data}, false, "no example has a risk level"},
 		{"retrain: no data directory", []string{"analysis", "retrain"}, false, "--data"},
 		{"retrain: not a vault", []string{"analysis", "retrain", "--data", t.TempDir()}, false, ""},
 	} {
