@@ -40,9 +40,9 @@ var RiskOptions = TrainOptions{}
 // petition is critical whatever the rules found. On the evaluation split
 // the rules alone find every critical petition; on 132 petitions written
 // blind to the corpus (testdata/blind), whose threats mostly avoid the
-// usual words, the rules find 6 of 33, rules and model at 0.6 find 30 with
-// no false alarm (at 0.5: 31; at 0.7: 29). On the eval split the model
-// adds one false alarm at 0.5 and 0.6, none at 0.7.
+// usual words, the rules find 6 of 33, rules and model at 0.6 find 31 with
+// no false alarm (the same at 0.5 and 0.7; 30 at 0.8). On the eval split
+// the model adds one false alarm at 0.5, none at 0.6 and above.
 const modelCritical = 0.6
 
 // modelMinRunes is the least text the model must have read to raise a
