@@ -74,23 +74,7 @@ type TrainOptions struct {
 // features returns the distinct hashed n-gram buckets of text and the weight
 // of each (1/sqrt(n), an L2-normalised binary vector).
 func features(text string, bits uint, maxN int, buf []uint32) ([]uint32, float32) {
-	buf = buf[:0]
-	mask := uint32(1)<<bits - 1
-	var b [utf8.UTFMax]byte
-	ngrams(Normalize(text), maxN, func(g []rune) {
-		// FNV-1a over the UTF-8 bytes of the n-gram, then its length.
-		h := uint32(2166136261)
-		for _, r := range g {
-			n := utf8.EncodeRune(b[:], r)
-			for _, c := range b[:n] {
-				h ^= uint32(c)
-				h *= 16777619
-			}
-		}
-		h ^= uint32(byte(len(g)))
-		h *= 16777619
-		buf = append(buf, h&mask)
-	})
+	buf = hashNgrams(text, bits, maxN, buf[:0])
 	buf = sortUnique(buf, bits)
 	if len(buf) == 0 {
 		return buf, 0
@@ -452,6 +436,101 @@ func (m *Model) PredictFeatures(ft *Features) Prediction {
 		}
 	}
 	return Prediction{Label: m.Labels[best], Confidence: p[best], Probs: p}
+}
+
+// WindowMax is the highest probability of label over every run of k
+// consecutive sentences of text (split as clauses splits them), each read
+// as a text of its own, and 0 when text has k sentences or fewer or m is
+// not a logistic regression without IDF. A run needs minRunes content
+// characters. N-grams never span a sentence end, so each sentence's
+// features are found once and a run's scores are sums over its sentences
+// (a feature repeated in two sentences of a run counts twice, which the
+// whole-text features would count once).
+func (m *Model) WindowMax(text, label string, k, minRunes int) float64 {
+	li := indexOf(m.Labels, label)
+	if li < 0 || m.Kind == "nb" || m.IDF != nil || k < 1 {
+		return 0
+	}
+	K := len(m.Labels)
+	type sentence struct {
+		z     []float64 // Σ of the weight rows of its features
+		n     int       // its distinct features
+		runes int
+	}
+	count := 0
+	clauses(text, func(int, string) { count++ })
+	if count <= k {
+		return 0
+	}
+	sents := make([]sentence, 0, count)
+	zs := make([]float64, count*K)
+	buf := make([]uint32, 0, 256)
+	clauses(text, func(_ int, c string) {
+		buf = sentenceFeatures(c, m.Bits, m.MaxN, buf)
+		st := sentence{z: zs[len(sents)*K : len(sents)*K+K], n: len(buf)}
+		for _, x := range buf {
+			row := m.W[int(x)*K : int(x)*K+K]
+			for c := range K {
+				st.z[c] += float64(row[c])
+			}
+		}
+		for _, r := range c {
+			if isContent(r) {
+				st.runes++
+			}
+		}
+		sents = append(sents, st)
+	})
+	best := 0.0
+	p := make([]float64, K)
+	for i := 0; i+k <= len(sents); i++ {
+		n, runes := 0, 0
+		for _, st := range sents[i : i+k] {
+			n, runes = n+st.n, runes+st.runes
+		}
+		if n == 0 || runes < minRunes {
+			continue
+		}
+		w := 1 / math.Sqrt(float64(n))
+		for c := range K {
+			p[c] = float64(m.B[c])
+			for _, st := range sents[i : i+k] {
+				p[c] += st.z[c] * w
+			}
+		}
+		softmax(p, m.Temperature)
+		best = max(best, p[li])
+	}
+	return best
+}
+
+// sentenceFeatures are the distinct feature buckets of one sentence, in
+// buf: sorted, as a sentence has few.
+func sentenceFeatures(s string, bits uint, maxN int, buf []uint32) []uint32 {
+	buf = hashNgrams(s, bits, maxN, buf[:0])
+	slices.Sort(buf)
+	return slices.Compact(buf)
+}
+
+// hashNgrams appends to buf the feature bucket of every n-gram of text:
+// FNV-1a over the UTF-8 bytes of the n-gram, then its length.
+func hashNgrams(text string, bits uint, maxN int, buf []uint32) []uint32 {
+	mask := uint32(1)<<bits - 1
+	var b [utf8.UTFMax]byte
+	ngrams(Normalize(text), maxN, func(g []rune) {
+		h := uint32(2166136261)
+		for _, r := range g {
+			n := utf8.EncodeRune(b[:], r)
+			for _, c := range b[:n] {
+				h ^= uint32(c)
+				h *= 16777619
+			}
+		}
+		h ^= uint32(byte(len(g)))
+		h *= 16777619
+		buf = append(buf, h&mask)
+	})
+	return buf
 }
 
 // modelFile is the serialised form: only non-zero buckets.

@@ -594,6 +594,32 @@ func BenchmarkScoreRisk(b *testing.B) {
 	}
 }
 
+// BenchmarkScoreRiskLetter scores letters of about 1,000 characters (3 KB,
+// the load tool's petitions are 2–4 KiB): eval-split texts joined until
+// they are that long. The risk model reads every run of three sentences.
+func BenchmarkScoreRiskLetter(b *testing.B) {
+	ex, err := Corpus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var letters []string
+	var cur []string
+	n := 0
+	for _, e := range Split(ex, "eval") {
+		cur = append(cur, e.Text)
+		if n += len([]rune(e.Text)); n >= 1000 {
+			letters = append(letters, strings.Join(cur, "\n"))
+			cur, n = nil, 0
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ScoreRisk(RiskInput{Text: letters[i%len(letters)], GroupSize: 3})
+		i++
+	}
+}
+
 func BenchmarkSign(b *testing.B) {
 	sh := NewShingler([]byte("a benchmark key!"))
 	texts := anTypicalTexts(b)

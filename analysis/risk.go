@@ -481,6 +481,13 @@ func ScoreRisk(in RiskInput) Risk {
 		level = Critical
 		reasons = append(reasons, fmt.Sprintf("threatening or desperate wording (model %.2f)", pc))
 	}
+	if level != Critical {
+		if pw := windowCritical(unexplained); pw >= modelWindowCritical {
+			score += 50 + int(math.Round(10*pw))
+			level = Critical
+			reasons = append(reasons, fmt.Sprintf("threatening or desperate passage (model %.2f)", pw))
+		}
+	}
 	if rank(level) < rank(High) && in.Repeats == 0 {
 		switch pm, pl := probs[Medium], probs[Low]; {
 		case probs == nil:

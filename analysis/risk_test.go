@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -430,5 +431,67 @@ func TestScoreRiskSharedFeatures(t *testing.T) {
 	}
 	if m.Fits(other.Featurize("工地")) || !m.Fits(m.Featurize("工地")) || m.Fits(nil) {
 		t.Error("Fits")
+	}
+}
+
+// anBuriedThreat is a long letter whose one veiled threat of self-harm, a
+// sentence near the end, is diluted in the whole letter's features.
+const anBuriedThreat = "关于第三项目部拖欠工资的情况反映\n尊敬的集团领导：我叫王建华，是第三项目部钢筋班的工人。我们班组从去年三月开始在城西物流园项目干活，一直干到今年一月。按照当初的约定，工资每月结一次，可是从八月起就再也没有发过。班组长说项目部没有拨款，项目部又说钱已经给了劳务公司。我们去劳务公司找了四五次，每次都说下个月。我家里两个孩子上学，老父亲常年吃药，房租也欠了三个月。这几天我把存折和孩子的照片都整理好了，留给我妈，往后就不用再麻烦谁了。希望领导帮我们查一查这笔钱到底卡在哪里。"
+
+// TestScoreRiskReadsPassages: a threat in one passage of a long letter is
+// found by the model's reading of runs of sentences, which the whole
+// letter's reading misses; without that passage the letter is not
+// critical.
+func TestScoreRiskReadsPassages(t *testing.T) {
+	if p := levelProbs(anBuriedThreat, nil)[Critical]; p >= modelCritical {
+		t.Fatalf("the whole letter reads %.2f critical: not a test of passages", p)
+	}
+	r := ScoreRisk(RiskInput{Text: anBuriedThreat, GroupSize: 1})
+	if r.Level != Critical || !anAnyContains(r.Reasons, "threatening or desperate passage (model ") {
+		t.Errorf("level %s, reasons %q: want critical from a passage", r.Level, r.Reasons)
+	}
+	anCheckScore(t, r)
+	without := strings.Replace(anBuriedThreat, "这几天我把存折和孩子的照片都整理好了，留给我妈，往后就不用再麻烦谁了。", "", 1)
+	if r := ScoreRisk(RiskInput{Text: without, GroupSize: 1}); r.Level == Critical {
+		t.Errorf("without the passage: critical (%q)", r.Reasons)
+	}
+}
+
+// TestWindowMax: runs of k sentences are read only when there are more
+// than k sentences, by logistic-regression models, for a known label; a
+// run shorter than minRunes is not read.
+func TestWindowMax(t *testing.T) {
+	m, err := RiskModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.WindowMax(anBuriedThreat, Critical, 3, 20); p < 0.8 || p > 1 {
+		t.Errorf("WindowMax = %.3f, want a probability ≥ 0.8", p)
+	}
+	short := "工资拖了三个月。我们去问了几次。项目部说再等等。"
+	for _, tt := range []struct {
+		name string
+		p    float64
+	}{
+		{"three sentences, runs of three", m.WindowMax(short, Critical, 3, 1)},
+		{"unknown label", m.WindowMax(anBuriedThreat, "urgent", 3, 20)},
+		{"k of 0", m.WindowMax(anBuriedThreat, Critical, 0, 20)},
+		{"runs too short to read", m.WindowMax(anBuriedThreat, Critical, 3, 1000)},
+		{"naive Bayes", anTrain(t, anTinyDocs, TrainOptions{Kind: "nb"}).WindowMax(anBuriedThreat, anTinyDocs[0].Label, 1, 1)},
+	} {
+		if tt.p != 0 {
+			t.Errorf("%s: %.3f, want 0", tt.name, tt.p)
+		}
+	}
+	// Runs of one sentence of a two-sentence text read each sentence as
+	// Predict does (no feature is counted twice within one sentence).
+	two := "我把存折和孩子的照片都整理好了，留给我妈。食堂的饭菜有点咸。"
+	want := 0.0
+	clauses(two, func(_ int, c string) {
+		p := m.Predict(c)
+		want = max(want, p.Probs[indexOf(m.Labels, Critical)])
+	})
+	if got := m.WindowMax(two, Critical, 1, 1); math.Abs(got-want) > 1e-6 {
+		t.Errorf("WindowMax over single sentences %.6f, Predict %.6f", got, want)
 	}
 }

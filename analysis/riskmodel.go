@@ -40,10 +40,33 @@ var RiskOptions = TrainOptions{}
 // petition is critical whatever the rules found. On the evaluation split
 // the rules alone find every critical petition; on 132 petitions written
 // blind to the corpus (testdata/blind), whose threats mostly avoid the
-// usual words, the rules find 6 of 33, rules and model at 0.6 find 31 with
-// no false alarm (the same at 0.5 and 0.7; 30 at 0.8). On the eval split
-// the model adds one false alarm at 0.5, none at 0.6 and above.
-const modelCritical = 0.6
+// usual words, the rules find 6 of 33, rules and model 31 with no false
+// alarm at any threshold from 0.5 to 0.7 (30 at 0.8). At 0.6 a plain
+// complaint ("我们班组一共十二个人，三个月工资没有发放") read 0.62.
+const modelCritical = 0.7
+
+// A long letter may hold its threat in one passage, which the whole
+// letter's features dilute: the model also reads every run of
+// modelWindow sentences, and a run at modelWindowCritical or more makes
+// the petition critical. On 198 long letters (400–900 characters) written
+// blind to the corpus, before they were trained on (blind_f), the whole
+// text alone found 39 of 55 critical ones (precision 0.951); with runs of
+// three sentences at 0.8, 54 (precision 0.947). The threshold is higher
+// than the whole text's: a run has less to go on.
+const (
+	modelWindow         = 3
+	modelWindowCritical = 0.8
+)
+
+// windowCritical is the risk model's highest probability of critical over
+// the runs of modelWindow sentences of text, or 0.
+func windowCritical(text string) float64 {
+	m, err := RiskModel()
+	if err != nil {
+		return 0
+	}
+	return m.WindowMax(text, Critical, modelWindow, modelMinRunes)
+}
 
 // modelMinRunes is the least text the model must have read to raise a
 // petition to critical on its own: on a few words (what is left of a text
