@@ -82,24 +82,20 @@ func cmdAnalysis(args []string, getenv env, stdout, stderr io.Writer) error {
 		if len(ex) == 0 {
 			return fmt.Errorf("analysis eval: no examples (split %q)", *split)
 		}
+		var rep interface{ Print(io.Writer) }
 		if *risk {
-			rep := analysis.EvaluateRisk(ex)
-			if rep.N == 0 {
+			rr := analysis.EvaluateRisk(ex)
+			if rr.N == 0 {
 				return fmt.Errorf("analysis eval: no example has a risk level")
 			}
-			if *asJSON {
-				b, _ := json.MarshalIndent(rep, "", "  ")
-				fmt.Fprintln(stdout, string(b))
-				return nil
+			rep = rr
+		} else {
+			m, err := loadModel(*model)
+			if err != nil {
+				return err
 			}
-			rep.Print(stdout)
-			return nil
+			rep = analysis.Evaluate(m, analysis.Docs(ex))
 		}
-		m, err := loadModel(*model)
-		if err != nil {
-			return err
-		}
-		rep := analysis.Evaluate(m, analysis.Docs(ex))
 		if *asJSON {
 			b, _ := json.MarshalIndent(rep, "", "  ")
 			fmt.Fprintln(stdout, string(b))
