@@ -470,8 +470,8 @@ func (m *Model) WindowMax(text, label string, k, minRunes int) float64 {
 		st := sentence{z: zs[len(sents)*K : len(sents)*K+K], n: len(buf)}
 		for _, x := range buf {
 			row := m.W[int(x)*K : int(x)*K+K]
-			for c := range K {
-				st.z[c] += float64(row[c])
+			for j := range K {
+				st.z[j] += float64(row[j])
 			}
 		}
 		for _, r := range c {
