@@ -416,8 +416,8 @@ func ScoreRisk(in RiskInput) Risk {
 		}
 		massDone = true
 	}
+	group := max(in.GroupSize, peopleInText(text))
 	if t := triggers(massRE, text, benign); len(t) > 0 && !massDone {
-		group := max(in.GroupSize, peopleInText(text))
 		if when := near(timeRE, text, t); when != "" && (group >= 10 || near(farRE, text, t) != "") {
 			score += 50
 			raise(Critical)
@@ -428,7 +428,6 @@ func ScoreRisk(in RiskInput) Risk {
 			reasons = append(reasons, "mass action mentioned: "+canon(t[0].s, massWords, "集体行动"))
 		}
 	}
-	group := max(in.GroupSize, peopleInText(text))
 	if group >= 5 {
 		score += 15 + min(group/5, 10)
 		raise(High)
@@ -580,21 +579,7 @@ func canonicalTime(s string) string {
 // after a word of the past is a date of the past and is skipped.
 func near(re *regexp.Regexp, text string, trig []trigger) string {
 	for _, t := range trig {
-		lo, hi := max(0, t.lo-120), min(len(text), t.hi+120)
-		for lo > 0 && !utf8Start(text[lo]) {
-			lo--
-		}
-		for hi < len(text) && !utf8Start(text[hi]) {
-			hi++
-		}
-		// The sentence: from the last sentence end before the trigger to the
-		// first after it.
-		if k := lastSentenceEnd(text[lo:t.lo]); k >= 0 {
-			lo += k
-		}
-		if k := sentenceEndRE.FindStringIndex(text[t.hi:hi]); k != nil {
-			hi = t.hi + k[0]
-		}
+		lo, hi := sentenceAround(text, t)
 		for _, loc := range re.FindAllStringIndex(text[lo:hi], -1) {
 			if !pastDateRE.MatchString(lastRunes(text[:lo+loc[0]], 3)) {
 				return text[lo+loc[0] : lo+loc[1]]
@@ -608,13 +593,7 @@ func near(re *regexp.Regexp, text string, trig []trigger) string {
 // sentence, before it, names a past year or time ("2019年5月", "去年").
 func toldOfPast(text string, trig []trigger) bool {
 	for _, t := range trig {
-		lo := max(0, t.lo-120)
-		for lo > 0 && !utf8Start(text[lo]) {
-			lo--
-		}
-		if k := lastSentenceEnd(text[lo:t.lo]); k >= 0 {
-			lo += k
-		}
+		lo, _ := sentenceAround(text, t)
 		if !pastTimeRE.MatchString(text[lo:t.lo]) {
 			return false
 		}
@@ -623,18 +602,31 @@ func toldOfPast(text string, trig []trigger) bool {
 }
 
 var (
-	pastTimeRE    = regexp.MustCompile(`[0-9]{4}年|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
-	sentenceEndRE = regexp.MustCompile(`[。！？!?\n]`)
-	pastDateRE    = regexp.MustCompile(`年$|去年|前年|当年|那年|上个?月|上周`)
+	pastTimeRE = regexp.MustCompile(`[0-9]{4}年|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
+	pastDateRE = regexp.MustCompile(`年$|去年|前年|当年|那年|上个?月|上周`)
 )
 
-// lastSentenceEnd is the offset just after the last sentence end in s, or -1.
-func lastSentenceEnd(s string) int {
-	locs := sentenceEndRE.FindAllStringIndex(s, -1)
-	if len(locs) == 0 {
-		return -1
+// sentenceEnds end the sentence around a trigger.
+const sentenceEnds = "。！？!?\n"
+
+// sentenceAround is the sentence of a trigger, from the sentence end
+// before it to the one after it, at most 120 bytes either side.
+func sentenceAround(text string, t trigger) (lo, hi int) {
+	lo, hi = max(0, t.lo-120), min(len(text), t.hi+120)
+	for lo > 0 && !utf8Start(text[lo]) {
+		lo--
 	}
-	return locs[len(locs)-1][1]
+	for hi < len(text) && !utf8Start(text[hi]) {
+		hi++
+	}
+	if k := strings.LastIndexAny(text[lo:t.lo], sentenceEnds); k >= 0 {
+		_, size := utf8.DecodeRuneInString(text[lo+k:])
+		lo += k + size
+	}
+	if k := strings.IndexAny(text[t.hi:hi], sentenceEnds); k >= 0 {
+		hi = t.hi + k
+	}
+	return lo, hi
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
