@@ -43,7 +43,7 @@ type RiskInput struct {
 
 var (
 	// Threats of self-harm.
-	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)|从我(身上|身体上)?(碾|压|轧)(过去)?|(碾|压|轧)死我|(一起|一块儿?)死|同死|共存亡|永别|诀别|下辈子|来世再|遗言|不吃不喝|(今晚|今天|明天|这就|我就|就)(去|到)(江|河|湖|海|水库)边|(这几年|这些年|这辈子)[^，。！？,!?]{0,4}谢谢|没脸(再)?活`)
+	selfHarmRE = regexp.MustCompile(`跳楼|跳河|跳江|跳桥|跳湖|跳海|跳下去|跳下来|往下跳|一跳|楼顶(下去|跳)|上(楼顶|天台|塔吊|塔吊顶|高架|桥)(去|上去)?.{0,12}(不(会)?(再)?下来|跳|下去)|(就|要|扬言|准备|打算|威胁)(从|到|上).{0,10}(楼|塔吊|桥|顶|架)(上)?.{0,3}(跳|下去)|自杀|自尽|轻生|寻死|寻短见|了结自己|结束(自己|生命)|自焚|点(火|把火)烧(了)?自己|烧死自己|浇汽油|泼汽油|汽油.{0,6}(身上|自己)|开煤气|喝(了)?(农药|敌敌畏|百草枯|药|老鼠药)|吞药|割腕|割脉|上吊|吊死|撞死|卧轨|躺(到|在).{0,6}(车|轮)(下|底|前)|不想活|活不下去了|活着没意思|死给(你们|他们|你)看|以死|一死了之|死在(你们|项目部|公司|集团|这|那)|把命(搭|豁|拼)|拿命|遗书|交代(好)?后事|同归于尽|最后一次(找|来|反映)|绝食|撞墙|投河|跳井|不活了|死了算了|活够了|以死(明志|相逼|抗争)|(爬|登)(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔|广告牌)[^。！？!?]{0,16}(不下来|跳|下不来)|(就|要|明天|今天|今晚)[^，。！？,!?]{0,4}爬(到|上)?[^，。！？,!?]{0,8}(塔吊|楼顶|天台|烟囱|铁塔|高压线塔)|从我(身上|身体上)?(碾|压|轧)(过去)?|(碾|压|轧)死我|(一起|一块儿?)死|同死|共存亡|永别|诀别|下辈子|来世再|遗言|不吃不喝|(今晚|今天|明天|这就|我就|就)(去|到)(江|河|湖|海|水库)边|(这几年|这些年|这辈子)[^，。！？,!?]{0,4}谢谢|没脸(再)?活|(不想|不愿|不能|不要|别|省得|免得)(再)?(继续)?拖累|一口(饭|水)(都|也)?不(吃|喝)|水米不进|滴水不进|(站|坐|爬|翻|蹲)(在|到|出|过)?[^，。！？,!?]{0,6}(栏杆|护栏|围栏|女儿墙|窗台)(外|上)`)
 	// Threats of violence.
 	violenceRE = regexp.MustCompile(`同归于尽|(拿|带|备|磨|揣|拎|掏|举|亮)(好|了|着|出)?(的)?(菜|砍|尖|杀猪|水果)?刀|砍(死|了|人|他|伤)|捅(死|了|他|人)|杀(了|人|他|死|掉)|弄死|搞死|整死|打死|(把|给).{0,8}炸(了|掉|毁|平)|炸(了|平|掉)(你们|他|公司|项目部|办公室|板房|大楼)|放(一把)?火|点火|烧(了|掉|光)(你们|他|他们|公司|项目部|工地|办公室|板房|房子)|纵火|报复(他|他们|你们|经理|老板|领导|社会)|血债|拼(了|命)|见血|(拿|抄|拎|带|举|抡)(起|着|上|了)?(钢管|铁锹|镐把|棍棒|木棍|砖头|扳手|锤子).{0,8}(找|打|砸|去|冲|要|堵|跟)|镐把|讨个说法.{0,4}(不惜|拼)|以命抵命|一命换一命|要(他|你们)好看|收拾(他|你们|那个)|打砸|血溅|泼硫酸|烧(了|掉)?(他的|他们的|公司的|项目部的)?(车|房子|板房)|砸(了|烂)(办公室|项目部|工地|大门)|(把|将)(他|她|你|你们|那个|姓)[^，。！？,!?]{0,10}(推下去|推下来|扔下去|撞死|打残)|打(断|折)[^，。！？,!?]{0,4}(腿|手|胳膊|骨头)|打(瘸|残|废)(他|你|了)|一把火(把|烧|点)|(把|将)[^，。！？,!?]{0,10}(办公楼|楼|房子|车|项目部|公司|板房|工地|办公室|家|厂房|仓库|大楼)(给)?(点了|烧了|炸了)|后果自负|不管后果|不计后果|别怪我|付出代价|走着瞧|饶不了|鱼死网破|吃不了兜着走|动起手来|动刀子|带(上|着)?(几个|一帮|一群|一伙|些)(兄弟|弟兄|人)`)
 	// Means of harm that are threats only when someone says they will use
@@ -54,7 +54,7 @@ var (
 	disruptRE = regexp.MustCompile(`堵.{0,6}(路|国道|省道|高速|公路|大门|门口|门|厂门|桥|道口|进场道)|(把|给)[^，。！？,!?]{0,12}(封了|封住|堵了|堵住|围了|围住)|围堵|封路|拦(路|车)|挖断.{0,6}(路|道)|拉(横幅|条幅)|打(横幅|条幅)|举(牌|标语)|抬(棺|尸|遗体)|摆(花圈|灵堂)|静坐|游行|罢工|停工抗议|冲(击|进)|围攻|上街`)
 	// Collective petitions: imminent only when a time is named.
 	massRE = regexp.MustCompile(`集体(上访|去|到|来|讨|找|前往|反映|请愿)|一起(去|到)(集团|公司|政府|省|市|北京|项目部)|组织(大家|工友|工人|人|村民|业主|职工|家属)|集合|聚集|(包|租)(了)?(大巴|车)(去|到)|步行去`)
-	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|次日|当天|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9一二三]?[0-9一二三四五六七八九十][日号](早|晚|上午|下午|中午|一早|当天)|[早晚上下中]午?[0-9一二三四五六七八九十]+点|下个?月[0-9一二三四五六七八九十]+[日号]|月底|春节前|节前|年前|过几天|五一|国庆|元旦|春节|端午|中秋|清明|两会`)
+	timeRE = regexp.MustCompile(`明天|后天|今天|今晚|今早|明早|明晚|次日|当天|下周|下星期|本周|这周|周[一二三四五六日末]|星期[一二三四五六日天]|礼拜[一二三四五六天]|[0-9一二三四五六七八九十]+月[0-9一二三四五六七八九十]+[日号]|[0-9一二三]?[0-9一二三四五六七八九十][日号](早|晚|上午|下午|中午|一早|当天)|[早晚上下中]午?[0-9一二三四五六七八九十]+点|(下个?|本|这个?)月[0-9一二三四五六七八九十]+[日号]|月底|春节前|节前|年前|过几天|五一|国庆|元旦|春节|端午|中秋|清明|两会`)
 	// Plans and agreements that make mass action imminent: "约好了",
 	// "定于", "横幅都印好了", "居民拟围堵".
 	planRE = regexp.MustCompile(`准备|打算|计划|定于|决定|约好|商量好|说好了|已经(联系|组织|通知|约)|印好|做好了|到时候|届时|马上就|即将|将于|拟`)
@@ -62,14 +62,14 @@ var (
 	farRE   = regexp.MustCompile(`北京|中央|国务院|省里|省城|省政府|省委|省信访|省会`)
 	placeRE = regexp.MustCompile(`(集团|公司|项目部|工地|厂|政府|信访局|大楼)(大)?门口|广场|国道|省道|高速|环城路|进场(道)?路|市政府|省政府|省委|市委`)
 	// Escalation to higher authorities, and to the media.
-	authorityRE = regexp.MustCompile(`(去|到|进|上|跑|告到)北京|北京(上访|信访)|进京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|(再不|否则|不然|要不|就|只能|只好|告到|捅到|闹到|越级)[^，。！？,!?]{0,8}(纪委|监委)|国资委|市长热线|市委|越级|上级部门|更高一级|上一级|12345`)
+	authorityRE = regexp.MustCompile(`(去|到|进|上|跑|告到)北京|北京(上访|信访)|进京|中央|国务院|国家信访局|省里|省政府|省委|省信访|巡视组|督察组|(再不|否则|不然|要不|就|只能|只好|告到|捅到|闹到|越级)[^，。！？,!?]{0,8}(纪委|监委|国资委)|(去|到|找|向|给)[^，。！？,!?]{0,4}(国务院|省|市)?国资委|市长热线|市委|越级|上级部门|更高一级|上一级|12345`)
 	mediaRE     = regexp.MustCompile(`记者|媒体|曝光|抖音|快手|微博|头条|上网|发到网上|网上发|电视台|报社|自媒体|朋友圈|热搜|直播`)
 	// Repeated, unresolved petitions.
-	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访|来电)|反复(反映|找)|(一直|至今|始终|仍然|还是)(都)?(没|未|不)(有)?(人)?(解决|答复|回复|处理|落实|兑现|结果|下文|回音|消息|理|管|给(个)?说法)|再次(反映|来访|投诉)|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟|[0-9一二三四五六七八九十几]+次(反映|来访|投诉|上访)`)
+	repeatRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次|多次(反映|来访|投诉|找|上访|信访|来电)|反复(反映|找)|(一直|至今|始终|仍然|还是)(都)?(没|未|不)(有)?(人)?(解决|答复|回复|处理|落实|兑现|结果|下文|回音|消息|理|管|给(个)?说法)|再次(反映|来访|投诉)|(去年|前年|上次|上回|之前|以前|早就|早在|上个月|年初|几年前|多年前)(就|也|都)?(已经)?(反映|投诉|来访|来电|写信|提)过|又一次|屡次|几次三番|跑了[0-9一二三四五六七八九十几]+趟|[0-9一二三四五六七八九十几]+次(反映|来访|投诉|上访)`)
 	// Strong emotion or urgency.
 	emotionRE = regexp.MustCompile(`气愤|愤怒|忍无可忍|走投无路|欺人太甚|没有活路|逼(上绝路|死)|实在没办法|求求|救救|绝望|崩溃|急需|急用|看病|住院|孩子(上学|学费)|过年回家|春节回家|讨薪|血汗钱|没饭吃|揭不开锅|情绪激动`)
 	// Phrases that use trigger words harmlessly.
-	benignRE = regexp.MustCompile(`跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|中央空调|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
+	benignRE = regexp.MustCompile(`第[二三四五六七八九十0-9]+次(续签|续订|签|订立|改制|重组|合同|固定期限|劳动合同|体检|培训|考试|考核|评审|报名|开会|会议)|跳楼价|跳楼甩卖|跳楼大甩卖|防止.{0,10}(跳|坠)|安全网|防坠|刀具|刀片|刀闸|切割机|剪刀|农药厂|农药残留|农药污染|农药味|农药瓶回收|消防通道被堵|堵塞|下水道堵|管道堵|堵车|堵漏|拉横幅庆祝|庆祝.{0,6}横幅|集体户口|集体宿舍|集体合同|集体经济|集体土地|集体企业|厂办大集体|集体所有制|媒体报道过.{0,10}(成绩|先进)|爆炸(物品|品)管理|炸药库|炸药(临时)?(存放|管理|仓库|运输)|爆破|放炮|跳闸|点火(仪式|装置)|中央空调|打击报复|报复性|汽油(价|费|补贴|发票)|集合(资金|时间表)|煤气罐(检测|检查|存放|安全)|烧炭取暖|拿命(换|在|去|拼钱)|(柴油|汽油)(发电机|机|车|费|价|桶|罐车)|演练[^。！？]{0,20}(放火|点火|点了)`)
 	// Negations and reports of others' past deeds that defuse a trigger after them.
 	negationRE = regexp.MustCompile(`(不会|绝不|决不|不要|不打算|不准备|没有(要|想)?|不至于|并不|不是要|不去|不敢|从没|从未|没想过|不想|不学|避免|防止|以免|禁止|严禁)[^。！？!?；;，,]{0,12}$`)
 	pastRE     = regexp.MustCompile(`(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年|前几天|前些天|上周|有一次)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人|有(个|名|位)?(工人|工友|职工|农民工))[^。！？!?；;]{0,24}$|(网传|有人(在)?传|传言|谣传|谣言|网上(有人)?(说|传)|听说有人(在)?(说|传))[^。！？!?；;]{0,30}$`)
@@ -319,7 +319,7 @@ type trigger struct {
 
 // deniedRE is a denial or a calming right after a trigger: "说我们要去
 // 静坐，这完全是谣言", "说要去堵门，被她劝住了".
-var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回)`)
+var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了)|^[^。！？!?；;]{0,40}[。！？!?；;][^。！？!?；;]{0,12}(劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止))`)
 
 // denied reports whether the text after a trigger denies it.
 func denied(after string) bool {
@@ -390,13 +390,16 @@ func ScoreRisk(in RiskInput) Risk {
 	massDone := false
 	if t := triggers(disruptRE, text, benign); len(t) > 0 {
 		when, where, plan := near(timeRE, text, t), near(placeRE, text, t), near(planRE, text, t)
-		if toldOfPast(text, t) {
+		past := toldOfPast(text, t)
+		if past {
 			when, where, plan = "", "", ""
 			for _, x := range t {
 				benign.explained = append(benign.explained, [2]int{x.lo, x.hi})
 			}
 		}
 		switch {
+		case past:
+			// A mass action told of as past is history, not a threat.
 		case when != "":
 			score += 50
 			raise(Critical)
@@ -418,7 +421,7 @@ func ScoreRisk(in RiskInput) Risk {
 	}
 	group := max(in.GroupSize, peopleInText(text))
 	if t := triggers(massRE, text, benign); len(t) > 0 && !massDone {
-		if when := near(timeRE, text, t); when != "" && (group >= 10 || near(farRE, text, t) != "") {
+		if when := nearTime(timeRE, text, t, true); when != "" && (group >= 10 || near(farRE, text, t) != "") {
 			score += 50
 			raise(Critical)
 			reasons = append(reasons, fmt.Sprintf("imminent collective petition: %s (%s)", canon(t[0].s, massWords, "集体行动"), canonicalTime(when)))
@@ -504,14 +507,26 @@ func ScoreRisk(in RiskInput) Risk {
 		reasons = []string{}
 	}
 	// Each level has its band of scores, so that sorting by score keeps
-	// the levels in order: low 0–9, medium 10–14, high and critical from 15.
+	// the levels in order: low 0–9, medium 10–14, high 15–59, critical
+	// 60–100.
 	switch level {
 	case Low:
 		score = min(score, 9)
 	case Medium:
 		score = max(10, min(score, 14))
+	case High:
+		score = squash(score-15, 15, 45, 60)
+	case Critical:
+		score = max(60, score)
 	}
 	return Risk{Level: level, Score: min(score, 100), Reasons: reasons}
+}
+
+// squash maps x ≥ 0 into [lo, lo+width), growing with x and flattening as
+// it grows (k is the x that reaches half the width).
+func squash(x, lo, width, k int) int {
+	x = max(x, 0)
+	return lo + int(math.Round(float64(width*x)/float64(x+k)))
 }
 
 // runesOfText counts the runes of s other than blanks.
@@ -540,7 +555,7 @@ func rank(l string) int {
 // Reasons name a trigger by a word of a fixed vocabulary, never by text
 // copied from the petition (stored metadata holds no petition text).
 var (
-	selfHarmWords  = strings.Fields(`跳楼 跳河 跳江 跳桥 跳湖 跳海 跳井 投河 跳下去 跳下来 往下跳 楼顶 塔吊 天台 烟囱 铁塔 自杀 自尽 轻生 寻死 寻短见 自焚 汽油 烧炭 开煤气 农药 敌敌畏 百草枯 老鼠药 安眠药 吞药 割腕 割脉 上吊 吊死 撞死 撞墙 卧轨 不想活 活不下去 活着没意思 不活了 死了算了 活够了 死给 以死 一死了之 死在 拿命 把命 遗书 后事 同归于尽 最后一次 绝食`)
+	selfHarmWords  = strings.Fields(`拖累 栏杆 护栏 窗台 水米不进 滴水不进 跳楼 跳河 跳江 跳桥 跳湖 跳海 跳井 投河 跳下去 跳下来 往下跳 楼顶 塔吊 天台 烟囱 铁塔 自杀 自尽 轻生 寻死 寻短见 自焚 汽油 烧炭 开煤气 农药 敌敌畏 百草枯 老鼠药 安眠药 吞药 割腕 割脉 上吊 吊死 撞死 撞墙 卧轨 不想活 活不下去 活着没意思 不活了 死了算了 活够了 死给 以死 一死了之 死在 拿命 把命 遗书 后事 同归于尽 最后一次 绝食`)
 	violenceWords  = strings.Fields(`同归于尽 以命抵命 一命换一命 拿刀 带刀 备刀 磨刀 揣刀 拎刀 掏刀 举刀 亮刀 刀 砍 捅 杀 弄死 搞死 整死 打死 打残 炸 放火 点火 纵火 烧 报复 血债 拼命 拼了 见血 血溅 硫酸 钢管 铁锹 镐把 棍棒 木棍 砖头 扳手 锤子 好看 收拾 打砸 推下去 推下来 扔下去 砸`)
 	meansWords     = strings.Fields(`汽油 柴油 煤气罐 液化气罐 炸药 雷管 硫酸 农药 敌敌畏 百草枯 老鼠药 安眠药 烧炭`)
 	disruptWords   = strings.Fields(`堵国道 堵省道 堵高速 堵公路 堵路 堵大门 堵门 围堵 封路 拦路 拦车 挖断 拉横幅 拉条幅 打横幅 打条幅 举牌 举标语 抬棺 抬尸 抬遗体 花圈 灵堂 静坐 游行 罢工 停工抗议 冲击 冲进 围攻 上街 封 堵`)
@@ -548,7 +563,7 @@ var (
 	placeWords     = strings.Fields(`集团门口 公司门口 项目部门口 工地门口 厂门口 政府门口 信访局门口 大楼门口 门口 广场 国道 省道 高速 环城路 进场道路 进场路 市政府 省政府 省委 市委`)
 	authorityWords = strings.Fields(`北京 中央 国务院 国家信访局 省里 省政府 省委 省信访 巡视组 督察组 纪委 监委 国资委 市长热线 市委 越级 上级部门 更高一级 上一级 12345`)
 	mediaWords     = strings.Fields(`记者 媒体 曝光 抖音 快手 微博 头条 上网 网上 电视台 报社 自媒体 朋友圈 热搜 直播`)
-	repeatWords    = strings.Fields(`多次 反复 一直 至今 始终 再次 又一次 屡次 几次三番 趟 次`)
+	repeatWords    = strings.Fields(`多次 反复 反映过 投诉过 来访过 来电过 写信过 提过 一直 至今 始终 再次 又一次 屡次 几次三番 趟 次`)
 	emotionWords   = strings.Fields(`气愤 愤怒 忍无可忍 走投无路 欺人太甚 没有活路 逼上绝路 逼死 实在没办法 求求 救救 绝望 崩溃 急需 急用 看病 住院 孩子上学 孩子学费 过年回家 春节回家 讨薪 血汗钱 没饭吃 揭不开锅 情绪激动`)
 )
 
@@ -578,12 +593,25 @@ func canonicalTime(s string) string {
 // characters of it, or "". A date with its year ("2023年3月5日") or right
 // after a word of the past is a date of the past and is skipped.
 func near(re *regexp.Regexp, text string, trig []trigger) string {
+	return nearTime(re, text, trig, false)
+}
+
+// nearTime is near; with noDeadline it skips a time given as a deadline
+// ("本月20号前还没有结果，我们只能一起去…"): an ultimatum, not a plan.
+func nearTime(re *regexp.Regexp, text string, trig []trigger, noDeadline bool) string {
 	for _, t := range trig {
 		lo, hi := sentenceAround(text, t)
 		for _, loc := range re.FindAllStringIndex(text[lo:hi], -1) {
-			if !pastDateRE.MatchString(lastRunes(text[:lo+loc[0]], 3)) {
-				return text[lo+loc[0] : lo+loc[1]]
+			if pastDateRE.MatchString(lastRunes(text[:lo+loc[0]], 3)) {
+				continue
 			}
+			if after := text[lo+loc[1]:]; noDeadline && (strings.HasPrefix(after, "前") || strings.HasPrefix(after, "之前") || strings.HasPrefix(after, "以前")) {
+				continue
+			}
+			if text[lo+loc[0]:lo+loc[1]] == "年前" && yearsAgoRE.MatchString(lastRunes(text[:lo+loc[0]], 1)) {
+				continue // "十年前": years ago, not before the new year
+			}
+			return text[lo+loc[0] : lo+loc[1]]
 		}
 	}
 	return ""
@@ -602,7 +630,8 @@ func toldOfPast(text string, trig []trigger) bool {
 }
 
 var (
-	pastTimeRE = regexp.MustCompile(`[0-9]{4}年|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
+	pastTimeRE = regexp.MustCompile(`[0-9]{4}年|[0-9一二三四五六七八九十几多]年前|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
+	yearsAgoRE = regexp.MustCompile(`[0-9一二三四五六七八九十几多两]`)
 	pastDateRE = regexp.MustCompile(`年$|去年|前年|当年|那年|上个?月|上周`)
 )
 

@@ -50,17 +50,42 @@ var anRiskCases = []struct {
 	{"violence 点了房子", "逼急了我就把他家房子点了。", 1, Critical, "threat of violence"},
 	{"self-harm 碾过去", "推土机要推就从我身上碾过去。", 1, Critical, "threat of self-harm"},
 	{"self-harm farewell", "我今晚就到河边去，这些年谢谢你们了。", 1, Critical, "threat of self-harm"},
+	{"self-harm 拖累", "他说活着就是个累赘，省得再拖累这个家。", 1, Critical, "threat of self-harm: 拖累"},
+	{"self-harm refusing food", "老人两天了一口饭都不吃，说等不到那一天了。", 1, Critical, "threat of self-harm"},
+	{"self-harm outside a railing", "我现在就坐在天桥的护栏外面，你们今天必须给个答复。", 1, Critical, "threat of self-harm"},
+	{"collective petition on a day of this month", "车票已经买好了，本月十五号我们二十个人一起去省里上访。", 1, Critical, "imminent collective petition"},
 	// High.
 	{"group of 12 via group_size", "班组工资三个月没有发放，请求尽快结清。", 12, High, "group of 12"},
 	{"group of 12 in the text", "我们班组一共十二个人，三个月工资没有发放。", 1, High, "group of 12"},
 	{"escalation 去北京上访", "这件事再不解决，我就去北京上访。", 1, High, "escalation to higher authorities: 北京"},
 	{"media 找记者曝光", "再不处理，我就找记者曝光你们。", 1, High, "threatens media exposure: 记者"},
 	{"repeat 第三次反映", "这已经是我第三次反映这件事了，问题还是没有解决。", 1, High, "repeated unresolved petition: 第三次"},
+	{"repeat reported last year", "办公楼电梯经常困人，我前年就反映过，到现在还是老样子。", 1, High, "repeated unresolved petition: 反映过"},
+	{"deadline, not a plan", "如果月底前还不结清，我们二十个人只能一起去省里反映。", 1, High, "escalation to higher authorities"},
 	// Medium.
 	{"urgency 急需 看病", "家里老人病了，急需这笔钱去医院看病。", 1, Medium, "distress or urgency: 急需"},
 	// Low.
 	{"ordinary", "小区东门的路灯坏了半个月，晚上出入不方便，请安排维修。", 1, Low, ""},
 	{"ordinary inquiry", "想咨询一下职工疗养的报名时间和条件。", 1, Low, ""},
+}
+
+// anNotHigh are texts a trigger word must not raise to high: a second
+// contract is no repeat petition, a past mass action is history, and a
+// news item about an authority is no threat to go there.
+var anNotHigh = []struct{ name, text string }{
+	{"second contract", "我的劳动合同下月到期，这是第二次续签了，想问一下需要带哪些材料。"},
+	{"past mass action", "十年前改制时大家堵过厂门，那都过去了。我只想问问工龄补偿的差额什么时候发。"},
+	{"authority in the news", "新闻上说国资委要求央企带头清理拖欠账款，想问问我们的材料款能不能也清一清。"},
+}
+
+func TestScoreRiskNotHigh(t *testing.T) {
+	for _, tt := range anNotHigh {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := ScoreRisk(RiskInput{Text: tt.text, GroupSize: 1}); rank(r.Level) >= rank(High) {
+				t.Errorf("level %s, want below high (reasons %q)", r.Level, r.Reasons)
+			}
+		})
+	}
 }
 
 // anHardNegatives use trigger words harmlessly: none may be critical.
@@ -82,6 +107,7 @@ var anHardNegatives = []struct{ name, text string }{
 	{"rumour denied", "网上有人传我们班组有人要跳楼讨薪，这是谣言，工资早就结清了。"},
 	{"past of a worker", "前几天有个工友在楼顶作业时差点跳下去救安全帽，被班长拉住了。"},
 	{"mass action in a past year", "2019年5月3日工人们在厂门口拉横幅，后来问题解决了。"},
+	{"calmed in the next sentence", "昨晚有人提议明天去把公司大门堵了。大家后来都被我劝下来了，只盼领导尽快答复。"},
 }
 
 func TestScoreRiskLevels(t *testing.T) {
