@@ -75,6 +75,8 @@ var anRiskCases = []struct {
 var anNotHigh = []struct{ name, text string }{
 	{"second contract", "我的劳动合同下月到期，这是第二次续签了，想问一下需要带哪些材料。"},
 	{"past mass action", "十年前改制时大家堵过厂门，那都过去了。我只想问问工龄补偿的差额什么时候发。"},
+	{"road closed for works", "听说下个月这条路要封路修管廊，想问问公交怎么绕行，沿街店铺门口能不能留个通道。"},
+	{"staff sent to search", "档案找不到，接待意见是转代管单位组织人员查找，限期答复。"},
 	{"authority in the news", "新闻上说国资委要求央企带头清理拖欠账款，想问问我们的材料款能不能也清一清。"},
 }
 
@@ -107,6 +109,10 @@ var anHardNegatives = []struct{ name, text string }{
 	{"rumour denied", "网上有人传我们班组有人要跳楼讨薪，这是谣言，工资早就结清了。"},
 	{"past of a worker", "前几天有个工友在楼顶作业时差点跳下去救安全帽，被班长拉住了。"},
 	{"mass action in a past year", "2019年5月3日工人们在厂门口拉横幅，后来问题解决了。"},
+	{"worked hard", "我给公司拼命干了二十年，现在说辞退就辞退，补偿也不给足。"},
+	{"jumped clear in an accident", "那台铲车刹车失灵，幸亏司机跳下来了，车子直接冲进了沟里。"},
+	{"a novel's plot", "我在写一部小说，情节里有个工人爬上塔吊要跳楼讨薪，想采访几位项目上的师傅。"},
+	{"words taken back", "前几天我在电话里说要找他拼命，那是气话，我也后悔了，还是想走仲裁。"},
 	{"calmed in the next sentence", "昨晚有人提议明天去把公司大门堵了。大家后来都被我劝下来了，只盼领导尽快答复。"},
 }
 
