@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -454,32 +455,45 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 	return &c, nil
 }
 
-// openTitle opens a petition's content for its title alone: the decoder
-// skips the other fields without copying them.
+// openTitle opens a petition's content for its title alone. Content is
+// written with its title first, so the title is read as the first member
+// without scanning the text after it (the envelope authenticates what the
+// vault wrote); anything else is decoded in full.
 func (v *Vault) openTitle(id string) (*Content, error) {
+	pt, err := v.openContentBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	if title, ok := leadingTitle(pt); ok {
+		return &Content{Title: title}, nil
+	}
 	var t struct {
 		Title string `json:"title"`
 	}
-	if err := v.openContentInto(id, &t); err != nil {
-		return nil, err
+	if err := json.Unmarshal(pt, &t); err != nil {
+		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
 	return &Content{Title: t.Title}, nil
 }
 
+// leadingTitle returns the value of a JSON object's first member when that
+// member is "title" and a string; ok is false otherwise. It reads no further
+// than that value.
+func leadingTitle(pt []byte) (title string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(pt))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	if t, err := dec.Token(); err != nil || t != "title" {
+		return "", false
+	}
+	t, err := dec.Token()
+	title, ok = t.(string)
+	return title, ok && err == nil
+}
+
 func (v *Vault) openContentInto(id string, dst any) error {
-	var ct []byte
-	err := v.st.View(func(r store.Reader) error {
-		var err error
-		ct, err = r.Get(contentKey(id))
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
-	}
-	if err != nil {
-		return err
-	}
-	pt, err := v.open(ct)
+	pt, err := v.openContentBytes(id)
 	if err != nil {
 		return err
 	}
@@ -487,6 +501,23 @@ func (v *Vault) openContentInto(id string, dst any) error {
 		return fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
 	return nil
+}
+
+// openContentBytes decrypts a petition's content envelope.
+func (v *Vault) openContentBytes(id string) ([]byte, error) {
+	var ct []byte
+	err := v.st.View(func(r store.Reader) error {
+		var err error
+		ct, err = r.Get(contentKey(id))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.open(ct)
 }
 
 // OpenIdentity decrypts a petition's petitioner identity; it returns nil for
