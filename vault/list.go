@@ -189,8 +189,8 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 					s.buf = s.buf[1:]
 				}
 			}
-			var m Meta
-			if err := getJSON(r, metaKey(best), &m); err != nil {
+			m, err := v.getMeta(r, best)
+			if err != nil {
 				if err == ErrNotFound {
 					continue // index ahead of a deleted record
 				}
@@ -202,14 +202,14 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 				}
 				return err
 			}
-			if !q.matches(&m, now) || !allow(&m) {
+			if !q.matches(m, now) || !allow(m) {
 				continue
 			}
 			if len(page) == q.Limit {
 				next = EncodeCursor(page[len(page)-1].ID)
 				return nil
 			}
-			page = append(page, &m)
+			page = append(page, m)
 		}
 	})
 	if err != nil {

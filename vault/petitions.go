@@ -438,11 +438,13 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
-	var m Meta
-	if err := v.st.View(func(r store.Reader) error { return getJSON(r, metaKey(id), &m) }); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	var m *Meta
+	err := v.st.View(func(r store.Reader) error {
+		var err error
+		m, err = v.getMeta(r, id)
+		return err
+	})
+	return m, err
 }
 
 // OpenContent decrypts a petition's content. It returns an error wrapping

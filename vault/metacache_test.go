@@ -1,0 +1,172 @@
+package vault
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// mcFull returns a Meta with every pointer and slice set.
+func mcFull() *Meta {
+	t := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	at := func(d int) *time.Time { x := t.AddDate(0, 0, d); return &x }
+	yes := true
+	return &Meta{ID: "p1", Unit: "group/a", Status: StatusRegistered, Subjects: []string{"s1", "s2"},
+		Deadlines:  Deadlines{AcceptBy: at(1), ResolveBy: at(2), ReviewRequestBy: at(3), ReviewBy: at(4), ObjectionBy: at(5)},
+		Category:   &Category{Label: "wage_arrears", Confidence: 0.9, Source: "model"},
+		Risk:       &Risk{Level: "high", Score: 30, Reasons: []string{"group of 12"}},
+		Duplicates: []Duplicate{{ID: "p0", Similarity: 0.8}},
+		AcceptedAt: at(6), FirstReplyAt: at(7), InTime: &yes, ClosedAt: at(8),
+		PetitionerKeys: []string{"k1"}}
+}
+
+// mcShared reports a pointer or slice reachable from both a and b at the
+// same address.
+func mcShared(a, b reflect.Value, path string) string {
+	switch a.Kind() {
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return ""
+		}
+		if a.Pointer() == b.Pointer() {
+			return path
+		}
+		return mcShared(a.Elem(), b.Elem(), path)
+	case reflect.Slice:
+		if a.Len() > 0 && b.Len() > 0 && a.Pointer() == b.Pointer() {
+			return path
+		}
+		for i := 0; i < min(a.Len(), b.Len()); i++ {
+			if p := mcShared(a.Index(i), b.Index(i), path+"[]"); p != "" {
+				return p
+			}
+		}
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if p := mcShared(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// mcNil reports a nil pointer or slice in v (the fixture must set them all,
+// so that a field added to Meta later is covered by clone's test).
+func mcNil(v reflect.Value, path string) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Slice:
+		if v.IsNil() {
+			return path
+		}
+		if v.Kind() == reflect.Pointer {
+			return mcNil(v.Elem(), path)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			return ""
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if p := mcNil(v.Field(i), path+"."+v.Type().Field(i).Name); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+func TestMetaCloneSharesNothing(t *testing.T) {
+	m := mcFull()
+	if p := mcNil(reflect.ValueOf(m), "Meta"); p != "" {
+		t.Fatalf("the fixture leaves %s nil: set it, and copy it in clone", p)
+	}
+	c := m.clone()
+	if !reflect.DeepEqual(m, c) {
+		t.Fatalf("clone differs:\n%+v\n%+v", m, c)
+	}
+	if p := mcShared(reflect.ValueOf(m), reflect.ValueOf(c), "Meta"); p != "" {
+		t.Fatalf("clone shares %s with the original", p)
+	}
+}
+
+func TestMetaCacheReturnsOwnedCopies(t *testing.T) {
+	var c metaCache
+	b, err := json.Marshal(mcFull())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want Meta
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller owns what it gets: changing it changes no later answer.
+	first.Status = StatusClosed
+	first.Risk.Reasons[0] = "changed"
+	*first.Deadlines.AcceptBy = time.Time{}
+	first.Subjects[0] = "changed"
+	for range 2 {
+		got, err := c.decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, &want) {
+			t.Fatalf("decode = %+v, want %+v", got, &want)
+		}
+		got.Risk.Reasons[0] = "changed again"
+	}
+	// Other bytes are another record: never the cached one.
+	next := want
+	next.Status = StatusClosed
+	b2, _ := json.Marshal(&next)
+	got, err := c.decode(b2)
+	if err != nil || got.Status != StatusClosed {
+		t.Fatalf("decode of changed bytes = %v, %v; want status %s", got, err, StatusClosed)
+	}
+	if _, err := c.decode([]byte(`{"id":`)); err == nil {
+		t.Fatal("malformed metadata decoded")
+	}
+}
+
+func TestMetaCacheBounded(t *testing.T) {
+	var c metaCache
+	for i := range maxCachedMetas + 10 {
+		m := Meta{ID: "p", Events: int64(i)}
+		b, _ := json.Marshal(&m)
+		if got, err := c.decode(b); err != nil || got.Events != int64(i) {
+			t.Fatalf("decode %d = %v, %v", i, got, err)
+		}
+	}
+	if n := len(c.m); n > maxCachedMetas {
+		t.Fatalf("cache holds %d records, bound %d", n, maxCachedMetas)
+	}
+}
+
+// FuzzLeadingTitle: the title read as content's first member is the title
+// the full decoder reads from every Content the vault marshals, and no
+// input makes it panic.
+func FuzzLeadingTitle(f *testing.F) {
+	f.Add("工资拖欠", "正文", []byte(`{"title":"x","content":"y"}`))
+	f.Add("a\"b\\c\u2028", "", []byte(`{"content":"y","title":"x"}`))
+	f.Add("\xff", "\x00", []byte(`{"title":1}`))
+	f.Add("", "", []byte(`{"title":"unterminated`))
+	f.Fuzz(func(t *testing.T, title, text string, raw []byte) {
+		leadingTitle(raw) // any input: no panic
+		b, err := json.Marshal(&Content{Title: title, Content: text, Requests: text, Subjects: []string{text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Content
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := leadingTitle(b)
+		if !ok || got != want.Title {
+			t.Fatalf("leadingTitle = %q, %v; want %q", got, ok, want.Title)
+		}
+	})
+}
