@@ -53,6 +53,8 @@ var anRiskCases = []struct {
 	{"self-harm 拖累", "他说活着就是个累赘，省得再拖累这个家。", 1, Critical, "threat of self-harm: 拖累"},
 	{"self-harm refusing food", "老人两天了一口饭都不吃，说等不到那一天了。", 1, Critical, "threat of self-harm"},
 	{"self-harm outside a railing", "我现在就坐在天桥的护栏外面，你们今天必须给个答复。", 1, Critical, "threat of self-harm"},
+	{"traditional characters", "我們已決定本週六上午十點全體業主到售樓處門口靜坐。", 1, Critical, "imminent mass action: 静坐"},
+	{"veiled: think twice", "工人天天围着我要钱，配电房每根线怎么走他们都清楚，我管得了一时管不了一世，望贵司三思。", 1, Critical, "threat of violence"},
 	{"collective petition on a day of this month", "车票已经买好了，本月十五号我们二十个人一起去省里上访。", 1, Critical, "imminent collective petition"},
 	// High.
 	{"group of 12 via group_size", "班组工资三个月没有发放，请求尽快结清。", 12, High, "group of 12"},
@@ -61,6 +63,10 @@ var anRiskCases = []struct {
 	{"media 找记者曝光", "再不处理，我就找记者曝光你们。", 1, High, "threatens media exposure: 记者"},
 	{"repeat 第三次反映", "这已经是我第三次反映这件事了，问题还是没有解决。", 1, High, "repeated unresolved petition: 第三次"},
 	{"repeat reported last year", "办公楼电梯经常困人，我前年就反映过，到现在还是老样子。", 1, High, "repeated unresolved petition: 反映过"},
+	{"media: a video", "月底再不给钱，我就发视频说你们欠小微企业的钱不还。", 1, High, "threatens media exposure"},
+	{"media: traditional", "若兩星期內仍未維修，本人將向傳媒投訴。", 1, High, "threatens media exposure"},
+	{"repeat: third letter", "这是我今年第三封信了，补偿金的事还是没人答复。", 1, High, "repeated unresolved petition: 第三封信"},
+	{"repeat: twice pressed in writing", "货款已于去年十二月及今年三月两度书面追讨，均未获回复。", 1, High, "repeated unresolved petition"},
 	{"deadline, not a plan", "如果月底前还不结清，我们二十个人只能一起去省里反映。", 1, High, "escalation to higher authorities"},
 	// Medium.
 	{"urgency 急需 看病", "家里老人病了，急需这笔钱去医院看病。", 1, Medium, "distress or urgency: 急需"},
@@ -76,6 +82,10 @@ var anNotHigh = []struct{ name, text string }{
 	{"second contract", "我的劳动合同下月到期，这是第二次续签了，想问一下需要带哪些材料。"},
 	{"past mass action", "十年前改制时大家堵过厂门，那都过去了。我只想问问工龄补偿的差额什么时候发。"},
 	{"road closed for works", "听说下个月这条路要封路修管廊，想问问公交怎么绕行，沿街店铺门口能不能留个通道。"},
+	{"online class", "隔壁工地电锯太吵，我在家上网课听不清，能不能把开锯时间改到上午？"},
+	{"road cut by the works", "施工便道把我们进村的土路挖断了，出门要绕五公里，能不能先铺几块钢板？"},
+	{"past collective visit", "去年这个时候，好多邻居一起去项目部门口理论过，后来晚上不施工了，谢谢。"},
+	{"official account", "你们单位公众号昨天那篇文章写错了一个字，提醒一下。"},
 	{"staff sent to search", "档案找不到，接待意见是转代管单位组织人员查找，限期答复。"},
 	{"authority in the news", "新闻上说国资委要求央企带头清理拖欠账款，想问问我们的材料款能不能也清一清。"},
 }

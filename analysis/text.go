@@ -14,7 +14,8 @@ import (
 )
 
 // Normalize folds text for analysis: full-width ASCII to half-width, ASCII
-// letters to lower case, whitespace removed, other characters kept.
+// letters to lower case, traditional characters to simplified (t2s.go),
+// whitespace removed, other characters kept.
 func Normalize(s string) []rune {
 	out := make([]rune, 0, len(s)/2)
 	for _, r := range s {
@@ -29,6 +30,8 @@ func Normalize(s string) []rune {
 		}
 		if r < 0x80 {
 			r = unicode.ToLower(r)
+		} else {
+			r = simplified(r)
 		}
 		out = append(out, r)
 	}
