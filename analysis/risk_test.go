@@ -53,6 +53,7 @@ var anRiskCases = []struct {
 	{"self-harm 拖累", "他说活着就是个累赘，省得再拖累这个家。", 1, Critical, "threat of self-harm: 拖累"},
 	{"self-harm refusing food", "老人两天了一口饭都不吃，说等不到那一天了。", 1, Critical, "threat of self-harm"},
 	{"self-harm outside a railing", "我现在就坐在天桥的护栏外面，你们今天必须给个答复。", 1, Critical, "threat of self-harm"},
+	{"up the crane together", "年前再拿不到钱，我们就一起上塔吊，反正回去也没法跟家里交代。", 1, Critical, "threat of self-harm: 塔吊"},
 	{"sit-in by another name", "我们几家供应商约好了，下周一上午一起到集团总部，不给说法绝不离开。", 1, Critical, "imminent mass action: 不离开"},
 	{"settling affairs", "他这几天把自己的衣服和被子都送给了工友，还把手机里的照片全删了。", 1, Critical, "threat of self-harm"},
 	{"veiled: where he lives", "主任家住哪个小区我都打听清楚了，他最好别让我碰上。", 1, Critical, "threat of violence"},
@@ -72,6 +73,7 @@ var anRiskCases = []struct {
 	{"media: traditional", "若兩星期內仍未維修，本人將向傳媒投訴。", 1, High, "threatens media exposure"},
 	{"repeat: third letter", "这是我今年第三封信了，补偿金的事还是没人答复。", 1, High, "repeated unresolved petition: 第三封信"},
 	{"repeat: twice pressed in writing", "货款已于去年十二月及今年三月两度书面追讨，均未获回复。", 1, High, "repeated unresolved petition"},
+	{"escalation to a regulator", "如果本周还不停用检测，我将向市住建局和安监站举报。", 1, High, "escalation to higher authorities"},
 	{"deadline, not a plan", "如果月底前还不结清，我们二十个人只能一起去省里反映。", 1, High, "escalation to higher authorities"},
 	// Medium.
 	{"urgency 急需 看病", "家里老人病了，急需这笔钱去医院看病。", 1, Medium, "distress or urgency: 急需"},
@@ -91,6 +93,8 @@ var anNotHigh = []struct{ name, text string }{
 	{"road cut by the works", "施工便道把我们进村的土路挖断了，出门要绕五公里，能不能先铺几块钢板？"},
 	{"past collective visit", "去年这个时候，好多邻居一起去项目部门口理论过，后来晚上不施工了，谢谢。"},
 	{"official account", "你们单位公众号昨天那篇文章写错了一个字，提醒一下。"},
+	{"blocked by hoardings", "施工围挡把店门口堵了两个月，顾客的车进不来，请调整围挡位置。"},
+	{"owners invited to inspect", "建议交房前组织业主代表参与分户验收，大家收房更放心。"},
 	{"staff sent to search", "档案找不到，接待意见是转代管单位组织人员查找，限期答复。"},
 	{"authority in the news", "新闻上说国资委要求央企带头清理拖欠账款，想问问我们的材料款能不能也清一清。"},
 }
