@@ -668,14 +668,23 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 // "三十多名工人").
 func peopleInText(text string) int {
 	best := 0
-	for _, m := range clauseSubmatches(peopleRE, text) {
-		n := parseCount(m[1])
-		if n > best && n < 100000 {
-			best = n
+	pf := prefilterOf(peopleRE)
+	clauses(text, func(_ int, c string) {
+		if !pf.mayMatch(c) || !weRE.MatchString(c) {
+			return // a head count of others: a dormitory, a company, a quota
 		}
-	}
+		for _, m := range peopleRE.FindAllStringSubmatch(c, -1) {
+			if n := parseCount(m[1]); n > best && n < 100000 {
+				best = n
+			}
+		}
+	})
 	return best
 }
+
+// weRE marks a clause whose head count is of the petitioners: they speak
+// as a group, sign, or come together.
+var weRE = regexp.MustCompile(`我们|咱们|俺们|我等|全体|联名|签名|代表|共同|一起|集体|大家|讨|反映|来访|上访|来电|求助|要求|请求|拖欠|欠薪|没发|未发|维权`)
 
 func parseCount(s string) int {
 	if n, err := strconv.Atoi(s); err == nil {

@@ -65,6 +65,7 @@ var anRiskCases = []struct {
 	// High.
 	{"group of 12 via group_size", "班组工资三个月没有发放，请求尽快结清。", 12, High, "group of 12"},
 	{"group of 12 in the text", "我们班组一共十二个人，三个月工资没有发放。", 1, High, "group of 12"},
+	{"group of 18 owed wages", "十八名工人的工资三个月没发了，请领导督促。", 1, High, "group of 18"},
 	{"escalation 去北京上访", "这件事再不解决，我就去北京上访。", 1, High, "escalation to higher authorities: 北京"},
 	{"media 找记者曝光", "再不处理，我就找记者曝光你们。", 1, High, "threatens media exposure: 记者"},
 	{"repeat 第三次反映", "这已经是我第三次反映这件事了，问题还是没有解决。", 1, High, "repeated unresolved petition: 第三次"},
@@ -95,6 +96,8 @@ var anNotHigh = []struct{ name, text string }{
 	{"official account", "你们单位公众号昨天那篇文章写错了一个字，提醒一下。"},
 	{"blocked by hoardings", "施工围挡把店门口堵了两个月，顾客的车进不来，请调整围挡位置。"},
 	{"owners invited to inspect", "建议交房前组织业主代表参与分户验收，大家收房更放心。"},
+	{"a dormitory's head count", "宿舍八个人挤一间，空调坏了一个月，晚上热得睡不着。"},
+	{"a hiring's head count", "这次录用的八个人里有三个是领导亲属，笔试成绩也没公布。"},
 	{"staff sent to search", "档案找不到，接待意见是转代管单位组织人员查找，限期答复。"},
 	{"authority in the news", "新闻上说国资委要求央企带头清理拖欠账款，想问问我们的材料款能不能也清一清。"},
 }
@@ -304,16 +307,20 @@ func TestPeopleInText(t *testing.T) {
 		want int
 	}{
 		{"我们十二个人", 12},
-		{"三十多名工人", 30},
-		{"两百多人", 200},
-		{"1200名职工", 1200},
-		{"一百二十户居民", 120},
-		{"二十五位员工", 25},
-		{"五个工友和十二个人", 12},
-		{"没有人数", 0},
-		{"工资三千元", 0},
-		{"99999人", 99999},
-		{"100000人", 0}, // implausible: ignored
+		{"我们三十多名工人", 30},
+		{"两百多人联名", 200},
+		{"1200名职工的集体诉求", 1200},
+		{"一百二十户居民共同反映", 120},
+		{"二十五位员工被拖欠工资", 25},
+		{"我们五个工友和十二个人", 12},
+		{"我们没有人数", 0},
+		{"我们工资三千元", 0},
+		{"我们99999人", 99999},
+		{"我们100000人", 0}, // implausible: ignored
+		// Head counts of others: a dormitory, a quota, a workforce.
+		{"宿舍十二个人一间", 0},
+		{"这次录用的八个人里有三个是亲属", 0},
+		{"我们十二个人。宿舍四十个人一间", 12},
 	} {
 		if got := peopleInText(tt.text); got != tt.want {
 			t.Errorf("peopleInText(%q) = %d, want %d", tt.text, got, tt.want)
