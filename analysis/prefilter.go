@@ -3,39 +3,41 @@ package analysis
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 )
 
 // A prefilter skips a regular expression on clauses that cannot match it:
-// it is a set of runes one of which every match must contain, worked out
-// from the expression's syntax tree. Most clauses of a petition contain none
-// of a pattern's key characters, so most regexp runs are skipped.
+// sets of runes such that every match contains a rune of each set, worked
+// out from the expression's syntax tree ("(用|按)我的方式" needs one of 用按,
+// and 式, and 方). Most clauses of a petition lack a pattern's key
+// characters, so most regexp runs are skipped. The rarest set is tried
+// first.
 type prefilter struct {
-	any   bool // no constraint found: always run
-	runes []rune
+	any  bool // no constraint found: always run
+	sets [][]rune
 }
 
-func (p *prefilter) add(r rune) {
-	for _, x := range p.runes {
-		if x == r {
-			return
-		}
-	}
-	p.runes = append(p.runes, r)
-}
-
-// mayMatch reports whether s contains a rune of the set.
+// mayMatch reports whether s contains a rune of every set.
 func (p *prefilter) mayMatch(s string) bool {
 	if p.any {
 		return true
 	}
-	for _, r := range p.runes {
-		if strings.ContainsRune(s, r) {
-			return true
+	for _, set := range p.sets {
+		found := false
+		for _, r := range set {
+			if strings.ContainsRune(s, r) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // runeSet is the set of runes of a text (the Basic Multilingual Plane; runes
@@ -50,17 +52,25 @@ func (rs *runeSet) fill(s string) {
 	}
 }
 
-// mayMatchSet reports whether the set holds a rune of the prefilter.
+// mayMatchSet reports whether the rune set holds a rune of every set of
+// the prefilter.
 func (p *prefilter) mayMatchSet(rs *runeSet) bool {
 	if p.any {
 		return true
 	}
-	for _, r := range p.runes {
-		if r >= 1<<16 || rs[r/64]&(1<<(r%64)) != 0 {
-			return true
+	for _, set := range p.sets {
+		found := false
+		for _, r := range set {
+			if r >= 1<<16 || rs[r/64]&(1<<(r%64)) != 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // required returns runes one of which every match of re must contain, or
@@ -127,15 +137,64 @@ func prefilterOf(re *regexp.Regexp) *prefilter {
 	}
 	p := &prefilter{any: true}
 	if tree, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
-		if rs := required(tree.Simplify()); rs != nil {
+		if sets := requiredAll(tree.Simplify()); len(sets) > 0 {
 			p.any = false
-			for _, r := range rs {
-				p.add(r)
-			}
+			sort.SliceStable(sets, func(i, j int) bool { return cost(sets[i]) < cost(sets[j]) })
+			// Three sets are plenty; more cost scans and rarely prune.
+			p.sets = sets[:min(len(sets), 3)]
 		}
 	}
 	prefilters.Store(re, p)
 	return p
+}
+
+// requiredAll returns sets of runes such that every match of re contains
+// a rune of each: those of the parts of a concatenation, or the one set of
+// required.
+func requiredAll(re *syntax.Regexp) [][]rune {
+	switch re.Op {
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredAll(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min == 0 {
+			return nil
+		}
+		return requiredAll(re.Sub[0])
+	case syntax.OpConcat:
+		var out [][]rune
+		for _, sub := range re.Sub {
+			out = append(out, requiredAll(sub)...)
+		}
+		return out
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		// Each rune of the literal; the rarest sort first.
+		var out [][]rune
+		seen := map[rune]bool{}
+		for _, r := range re.Rune {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, []rune{r})
+			}
+		}
+		return out
+	}
+	if r := required(re); r != nil {
+		return [][]rune{dedupRunes(r)}
+	}
+	return nil
+}
+
+func dedupRunes(rs []rune) []rune {
+	var out []rune
+	for _, r := range rs {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // frequent are the most frequent Chinese characters (and ASCII digits):

@@ -670,10 +670,14 @@ func peopleInText(text string) int {
 	best := 0
 	pf := prefilterOf(peopleRE)
 	clauses(text, func(_ int, c string) {
-		if !pf.mayMatch(c) || !weRE.MatchString(c) {
+		if !pf.mayMatch(c) {
+			return
+		}
+		ms := peopleRE.FindAllStringSubmatch(c, -1)
+		if len(ms) == 0 || !speaksAsGroup(c) {
 			return // a head count of others: a dormitory, a company, a quota
 		}
-		for _, m := range peopleRE.FindAllStringSubmatch(c, -1) {
+		for _, m := range ms {
 			if n := parseCount(m[1]); n > best && n < 100000 {
 				best = n
 			}
@@ -682,9 +686,18 @@ func peopleInText(text string) int {
 	return best
 }
 
-// weRE marks a clause whose head count is of the petitioners: they speak
-// as a group, sign, or come together.
-var weRE = regexp.MustCompile(`我们|咱们|俺们|我等|全体|联名|签名|代表|共同|一起|集体|大家|讨|反映|来访|上访|来电|求助|要求|请求|拖欠|欠薪|没发|未发|维权`)
+// groupWords mark a clause whose head count is of the petitioners: they
+// speak as a group, sign, come together, or are owed.
+var groupWords = strings.Fields(`我们 咱们 俺们 我等 全体 联名 签名 代表 共同 一起 集体 大家 讨 反映 来访 上访 来电 求助 要求 请求 拖欠 欠薪 没发 未发 维权`)
+
+func speaksAsGroup(clause string) bool {
+	for _, w := range groupWords {
+		if strings.Contains(clause, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func parseCount(s string) int {
 	if n, err := strconv.Atoi(s); err == nil {

@@ -554,3 +554,45 @@ func TestWindowMax(t *testing.T) {
 		t.Errorf("WindowMax over single sentences %.6f, Predict %.6f", got, want)
 	}
 }
+
+// anRuleRegexps are the expressions the risk rules run through findAll.
+var anRuleRegexps = []*regexp.Regexp{selfHarmRE, violenceRE, meansRE, cueRE, disruptRE, massRE, timeRE, planRE,
+	farRE, placeRE, authorityRE, mediaRE, repeatRE, emotionRE, benignRE, peopleRE, deniedRE, negationRE, pastRE}
+
+// anPrefilterSound fails when a prefilter would skip a clause that one of
+// the expression's alternatives matches.
+func anPrefilterSound(t *testing.T, clause string) {
+	t.Helper()
+	for _, re := range anRuleRegexps {
+		if re.MatchString(clause) && !prefilterOf(re).mayMatch(clause) {
+			t.Fatalf("prefilter of %.40s… skips %q", re, clause)
+		}
+		for _, p := range partsOf(re) {
+			if p.re.MatchString(clause) && !p.pf.mayMatch(clause) {
+				t.Fatalf("prefilter of %.40s… skips %q", p.re, clause)
+			}
+		}
+	}
+}
+
+// TestPrefiltersSound: on every clause of the corpus, a prefilter lets
+// through every clause its expression matches.
+func TestPrefiltersSound(t *testing.T) {
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ex {
+		clauses(Simplify(strings.Join(strings.Fields(e.FullText()), "")), func(_ int, c string) { anPrefilterSound(t, c) })
+	}
+	for _, tt := range anRiskCases {
+		anPrefilterSound(t, tt.text)
+	}
+}
+
+func FuzzPrefiltersSound(f *testing.F) {
+	for _, tt := range anRiskCases {
+		f.Add(tt.text)
+	}
+	f.Fuzz(func(t *testing.T, s string) { anPrefilterSound(t, s) })
+}
