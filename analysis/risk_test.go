@@ -71,6 +71,7 @@ var anRiskCases = []struct {
 	{"repeat 第三次反映", "这已经是我第三次反映这件事了，问题还是没有解决。", 1, High, "repeated unresolved petition: 第三次"},
 	{"repeat reported last year", "办公楼电梯经常困人，我前年就反映过，到现在还是老样子。", 1, High, "repeated unresolved petition: 反映过"},
 	{"media: a video", "月底再不给钱，我就发视频说你们欠小微企业的钱不还。", 1, High, "threatens media exposure"},
+	{"media: a forum post", "文章我已经写好了，一周内不整改就发到本地论坛上。", 1, High, "threatens media exposure"},
 	{"media: traditional", "若兩星期內仍未維修，本人將向傳媒投訴。", 1, High, "threatens media exposure"},
 	{"repeat: third letter", "这是我今年第三封信了，补偿金的事还是没人答复。", 1, High, "repeated unresolved petition: 第三封信"},
 	{"repeat: twice pressed in writing", "货款已于去年十二月及今年三月两度书面追讨，均未获回复。", 1, High, "repeated unresolved petition"},
