@@ -323,7 +323,9 @@ var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不�
 
 // denied reports whether the text after a trigger denies it.
 func denied(after string) bool {
-	return prefilterOf(deniedRE).mayMatch(after[:min(len(after), 120)]) && deniedRE.MatchString(after)
+	// deniedRE reaches at most about 60 runes past the trigger: 256 bytes
+	// hold any match, so the prefilter never scans the whole text.
+	return prefilterOf(deniedRE).mayMatch(prefixRunes(after, 256)) && deniedRE.MatchString(after)
 }
 
 // triggers finds the non-defused matches of re in text: not inside a benign
@@ -417,7 +419,7 @@ func ScoreRisk(in RiskInput) Risk {
 			raise(High)
 			reasons = append(reasons, "mass action mentioned: "+canon(t[0].s, disruptWords, "聚集"))
 		}
-		massDone = true
+		massDone = !past // a past one leaves a new collective petition to be read
 	}
 	group := max(in.GroupSize, peopleInText(text))
 	if t := triggers(massRE, text, benign); len(t) > 0 && !massDone && toldOfPast(text, t) {
@@ -609,7 +611,7 @@ func nearTime(re *regexp.Regexp, text string, trig []trigger, noDeadline bool) s
 			if pastDateRE.MatchString(lastRunes(text[:lo+loc[0]], 3)) {
 				continue
 			}
-			if after := text[lo+loc[1]:]; noDeadline && (strings.HasPrefix(after, "前") || strings.HasPrefix(after, "之前") || strings.HasPrefix(after, "以前")) {
+			if noDeadline && isDeadline(text[lo+loc[0]:lo+loc[1]], text[lo+loc[1]:]) {
 				continue
 			}
 			if text[lo+loc[0]:lo+loc[1]] == "年前" && yearsAgoRE.MatchString(lastRunes(text[:lo+loc[0]], 1)) {
@@ -619,6 +621,24 @@ func nearTime(re *regexp.Regexp, text string, trig []trigger, noDeadline bool) s
 		}
 	}
 	return ""
+}
+
+// isDeadline reports whether the time word when, followed by after, is a
+// deadline: "20号前", "月底之前", "春节前"; not "明天前往".
+func isDeadline(when, after string) bool {
+	if strings.HasSuffix(when, "前") {
+		return true // 春节前, 节前, 年前
+	}
+	for _, p := range []string{"之前", "以前"} {
+		if strings.HasPrefix(after, p) {
+			return true
+		}
+	}
+	if rest, ok := strings.CutPrefix(after, "前"); ok {
+		r, _ := utf8.DecodeRuneInString(rest)
+		return r != '往' && r != '去' && r != '来'
+	}
+	return false
 }
 
 // toldOfPast reports whether every trigger is told of as past: its
@@ -634,7 +654,7 @@ func toldOfPast(text string, trig []trigger) bool {
 }
 
 var (
-	pastTimeRE = regexp.MustCompile(`[0-9]{4}年|[0-9一二三四五六七八九十几多]年前|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
+	pastTimeRE = regexp.MustCompile(`[0-9]{4}年|[0-9一二三四五六七八九十几多两]年前|去年|前年|当年|那年|上个?月|上周|前几天|那天|那次|以前|曾经`)
 	yearsAgoRE = regexp.MustCompile(`[0-9一二三四五六七八九十几多两]`)
 	pastDateRE = regexp.MustCompile(`年$|去年|前年|当年|那年|上个?月|上周`)
 )
@@ -673,12 +693,13 @@ func peopleInText(text string) int {
 		if !pf.mayMatch(c) {
 			return
 		}
-		ms := peopleRE.FindAllStringSubmatch(c, -1)
-		if len(ms) == 0 || !speaksAsGroup(c) {
-			return // a head count of others: a dormitory, a company, a quota
-		}
-		for _, m := range ms {
-			if n := parseCount(m[1]); n > best && n < 100000 {
+		for _, m := range peopleRE.FindAllStringSubmatchIndex(c, -1) {
+			// A head count of others (a dormitory, a company, a quota)
+			// has no group word within a dozen runes of it.
+			if !speaksAsGroup(runesAround(c, m[0], m[1], 12)) {
+				continue
+			}
+			if n := parseCount(c[m[2]:m[3]]); n > best && n < 100000 {
 				best = n
 			}
 		}
@@ -689,6 +710,31 @@ func peopleInText(text string) int {
 // groupWords mark a clause whose head count is of the petitioners: they
 // speak as a group, sign, come together, or are owed.
 var groupWords = strings.Fields(`我们 咱们 俺们 我等 全体 联名 签名 代表 共同 一起 集体 大家 讨 反映 来访 上访 来电 求助 要求 请求 拖欠 欠薪 没发 未发 维权`)
+
+// runesAround returns s[lo:hi] with up to n runes on either side.
+func runesAround(s string, lo, hi, n int) string {
+	for i := 0; i < n && lo > 0; i++ {
+		_, size := utf8.DecodeLastRuneInString(s[:lo])
+		lo -= size
+	}
+	for i := 0; i < n && hi < len(s); i++ {
+		_, size := utf8.DecodeRuneInString(s[hi:])
+		hi += size
+	}
+	return s[lo:hi]
+}
+
+// prefixRunes returns the longest prefix of s of at most n bytes that ends
+// on a rune boundary.
+func prefixRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8Start(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 func speaksAsGroup(clause string) bool {
 	for _, w := range groupWords {

@@ -54,6 +54,8 @@ var anRiskCases = []struct {
 	{"self-harm refusing food", "老人两天了一口饭都不吃，说等不到那一天了。", 1, Critical, "threat of self-harm"},
 	{"self-harm outside a railing", "我现在就坐在天桥的护栏外面，你们今天必须给个答复。", 1, Critical, "threat of self-harm"},
 	{"up the crane together", "年前再拿不到钱，我们就一起上塔吊，反正回去也没法跟家里交代。", 1, Critical, "threat of self-harm: 塔吊"},
+	{"a new collective petition after a past one", "去年我们在工地门口静坐过。我们50名工人明天集体上访。", 1, Critical, "imminent collective petition"},
+	{"前往 is no deadline", "我们50名工人明天前往市政府集体上访。", 1, Critical, "imminent collective petition"},
 	{"sit-in by another name", "我们几家供应商约好了，下周一上午一起到集团总部，不给说法绝不离开。", 1, Critical, "imminent mass action: 不离开"},
 	{"asking a lethal dose", "来电人称病人这两天反复问安眠药吃多少会睡过去醒不过来。", 1, Critical, "threat of self-harm"},
 	{"asking about heights", "室友说他前天问过大家，从八楼下去人是不是就没了。", 1, Critical, "threat of self-harm"},
@@ -79,6 +81,7 @@ var anRiskCases = []struct {
 	{"repeat: third letter", "这是我今年第三封信了，补偿金的事还是没人答复。", 1, High, "repeated unresolved petition: 第三封信"},
 	{"repeat: twice pressed in writing", "货款已于去年十二月及今年三月两度书面追讨，均未获回复。", 1, High, "repeated unresolved petition"},
 	{"escalation to a regulator", "如果本周还不停用检测，我将向市住建局和安监站举报。", 1, High, "escalation to higher authorities"},
+	{"a festival as a deadline", "春节前再不给钱，我们五十人只能集体上访。", 1, High, "group of 50"},
 	{"deadline, not a plan", "如果月底前还不结清，我们二十个人只能一起去省里反映。", 1, High, "escalation to higher authorities"},
 	// Medium.
 	{"urgency 急需 看病", "家里老人病了，急需这笔钱去医院看病。", 1, Medium, "distress or urgency: 急需"},
@@ -98,6 +101,7 @@ var anNotHigh = []struct{ name, text string }{
 	{"road cut by the works", "施工便道把我们进村的土路挖断了，出门要绕五公里，能不能先铺几块钢板？"},
 	{"past collective visit", "去年这个时候，好多邻居一起去项目部门口理论过，后来晚上不施工了，谢谢。"},
 	{"official account", "你们单位公众号昨天那篇文章写错了一个字，提醒一下。"},
+	{"two years ago", "两年前工友们集体上访过，后来问题解决了，这次只想问问社保转移的手续。"},
 	{"blocked by hoardings", "施工围挡把店门口堵了两个月，顾客的车进不来，请调整围挡位置。"},
 	{"owners invited to inspect", "建议交房前组织业主代表参与分户验收，大家收房更放心。"},
 	{"a dormitory's head count", "宿舍八个人挤一间，空调坏了一个月，晚上热得睡不着。"},
@@ -140,6 +144,7 @@ var anHardNegatives = []struct{ name, text string }{
 	{"jumped clear in an accident", "那台铲车刹车失灵，幸亏司机跳下来了，车子直接冲进了沟里。"},
 	{"a novel's plot", "我在写一部小说，情节里有个工人爬上塔吊要跳楼讨薪，想采访几位项目上的师傅。"},
 	{"words taken back", "前几天我在电话里说要找他拼命，那是气话，我也后悔了，还是想走仲裁。"},
+	{"calmed after a long sentence", "明天大家要去集团门口静坐，他跟他们讲了" + strings.Repeat("很久", 16) + "很。后来被我们劝住了。"},
 	{"calmed in the next sentence", "昨晚有人提议明天去把公司大门堵了。大家后来都被我劝下来了，只盼领导尽快答复。"},
 }
 
