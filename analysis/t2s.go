@@ -53,8 +53,14 @@ func Simplify(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	b.WriteString(s[:i])
-	for _, r := range s[i:] {
-		b.WriteRune(simplified(r))
+	for rest := s[i:]; rest != ""; {
+		r, size := utf8.DecodeRuneInString(rest)
+		if r == utf8.RuneError && size <= 1 {
+			b.WriteString(rest[:size]) // an invalid byte stays as it was
+		} else {
+			b.WriteRune(simplified(r))
+		}
+		rest = rest[size:]
 	}
 	return b.String()
 }

@@ -53,13 +53,14 @@ func TestSimplifyTable(t *testing.T) {
 func FuzzSimplify(f *testing.F) {
 	f.Add("業主靜坐")
 	f.Add("\xff\xfe")
+	f.Add("業\xff主")
 	f.Fuzz(func(t *testing.T, s string) {
 		got := Simplify(s)
 		if Simplify(got) != got {
 			t.Fatalf("not idempotent on %q", s)
 		}
-		if utf8.ValidString(s) && utf8.RuneCountInString(got) != utf8.RuneCountInString(s) {
-			t.Fatalf("rune count changed: %q → %q", s, got)
+		if utf8.RuneCountInString(got) != utf8.RuneCountInString(s) || utf8.ValidString(got) != utf8.ValidString(s) {
+			t.Fatalf("runes changed: %q → %q", s, got)
 		}
 	})
 }
