@@ -277,17 +277,6 @@ func partsOf(re *regexp.Regexp) []part {
 	return parts
 }
 
-func clauseSubmatches(re *regexp.Regexp, text string) [][]string {
-	var out [][]string
-	pf := prefilterOf(re)
-	clauses(text, func(_ int, c string) {
-		if pf.mayMatch(c) {
-			out = append(out, re.FindAllStringSubmatch(c, -1)...)
-		}
-	})
-	return out
-}
-
 // negationSpan is the most runes a match of negationRE spans: a negation
 // of at most three runes and at most twelve more.
 const negationSpan = 3 + 12
@@ -684,8 +673,9 @@ func sentenceAround(text string, t trigger) (lo, hi int) {
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
-// peopleInText finds the largest head count the text states ("12个人",
-// "三十多名工人").
+// peopleInText finds the largest head count the text states of the
+// petitioners ("我们12个人", "三十多名工人被拖欠工资"): a count with a group
+// word near it.
 func peopleInText(text string) int {
 	best := 0
 	pf := prefilterOf(peopleRE)
@@ -707,8 +697,8 @@ func peopleInText(text string) int {
 	return best
 }
 
-// groupWords mark a clause whose head count is of the petitioners: they
-// speak as a group, sign, come together, or are owed.
+// groupWords mark a head count as the petitioners': they speak as a group,
+// sign, come together, or are owed.
 var groupWords = strings.Fields(`我们 咱们 俺们 我等 全体 联名 签名 代表 共同 一起 集体 大家 讨 反映 来访 上访 来电 求助 要求 请求 拖欠 欠薪 没发 未发 维权`)
 
 // runesAround returns s[lo:hi] with up to n runes on either side.
