@@ -22,18 +22,16 @@ type prefilter struct {
 
 // mayMatch reports whether s contains a rune of every set.
 func (p *prefilter) mayMatch(s string) bool {
+	return p.each(func(r rune) bool { return strings.ContainsRune(s, r) })
+}
+
+// each reports whether every set has a rune for which has is true.
+func (p *prefilter) each(has func(rune) bool) bool {
 	if p.any {
 		return true
 	}
 	for _, set := range p.sets {
-		found := false
-		for _, r := range set {
-			if strings.ContainsRune(s, r) {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(set, has) {
 			return false
 		}
 	}
@@ -55,22 +53,7 @@ func (rs *runeSet) fill(s string) {
 // mayMatchSet reports whether the rune set holds a rune of every set of
 // the prefilter.
 func (p *prefilter) mayMatchSet(rs *runeSet) bool {
-	if p.any {
-		return true
-	}
-	for _, set := range p.sets {
-		found := false
-		for _, r := range set {
-			if r >= 1<<16 || rs[r/64]&(1<<(r%64)) != 0 {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return p.each(func(r rune) bool { return r >= 1<<16 || rs[r/64]&(1<<(r%64)) != 0 })
 }
 
 // required returns runes one of which every match of re must contain, or
