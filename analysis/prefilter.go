@@ -83,13 +83,11 @@ func required(re *syntax.Regexp) []rune {
 			}
 		}
 		return out
-	case syntax.OpCapture, syntax.OpPlus:
-		return required(re.Sub[0])
-	case syntax.OpRepeat:
-		if re.Min == 0 {
-			return nil
+	case syntax.OpCapture, syntax.OpPlus, syntax.OpRepeat:
+		if sub := inner(re); sub != nil {
+			return required(sub)
 		}
-		return required(re.Sub[0])
+		return nil
 	case syntax.OpConcat:
 		var best []rune
 		for _, sub := range re.Sub {
@@ -136,13 +134,11 @@ func prefilterOf(re *regexp.Regexp) *prefilter {
 // required.
 func requiredAll(re *syntax.Regexp) [][]rune {
 	switch re.Op {
-	case syntax.OpCapture, syntax.OpPlus:
-		return requiredAll(re.Sub[0])
-	case syntax.OpRepeat:
-		if re.Min == 0 {
-			return nil
+	case syntax.OpCapture, syntax.OpPlus, syntax.OpRepeat:
+		if sub := inner(re); sub != nil {
+			return requiredAll(sub)
 		}
-		return requiredAll(re.Sub[0])
+		return nil
 	case syntax.OpConcat:
 		var out [][]rune
 		for _, sub := range re.Sub {
@@ -168,6 +164,15 @@ func requiredAll(re *syntax.Regexp) [][]rune {
 		return [][]rune{dedupRunes(r)}
 	}
 	return nil
+}
+
+// inner returns the subexpression every match of a capture, a plus or a
+// repeat must match: nil when the repeat may match nothing.
+func inner(re *syntax.Regexp) *syntax.Regexp {
+	if re.Op == syntax.OpRepeat && re.Min == 0 {
+		return nil
+	}
+	return re.Sub[0]
 }
 
 func dedupRunes(rs []rune) []rune {
