@@ -37,12 +37,14 @@ var riskLevels = []string{Low, Medium, High, Critical}
 var RiskOptions = TrainOptions{}
 
 // modelCritical is the risk model's probability of critical above which a
-// petition is critical whatever the rules found. On the evaluation split
-// the rules alone find every critical petition; on 132 petitions written
-// blind to the corpus (testdata/blind), whose threats mostly avoid the
-// usual words, the rules find 6 of 33, rules and model 31 with no false
-// alarm at any threshold from 0.5 to 0.7 (30 at 0.8). At 0.6 a plain
-// complaint ("我们班组一共十二个人，三个月工资没有发放") read 0.62.
+// petition is critical whatever the rules found. When it was chosen (third
+// session of 2026-11-27), on the 132 blind petitions of testdata/blind the
+// rules found 6 of 33 critical ones, rules and model 31, with no false
+// alarm from 0.5 to 0.7 (30 at 0.8); at 0.6 a plain complaint
+// ("我们班组一共十二个人，三个月工资没有发放") read 0.62. Weighed again in the
+// fourth session on two sets before they were trained on: 0.8 would have
+// removed one of blind_n's three false alarms and missed one more veiled
+// threat of blind_m (docs/ANALYSIS.md).
 const modelCritical = 0.7
 
 // A long letter may hold its threat in one passage, which the whole
@@ -52,7 +54,9 @@ const modelCritical = 0.7
 // blind to the corpus, before they were trained on (blind_f), the whole
 // text alone found 39 of 55 critical ones (precision 0.951); with runs of
 // three sentences at 0.8, 54 (precision 0.931). The threshold is higher
-// than the whole text's: a run has less to go on.
+// than the whole text's: a run has less to go on. At 0.85, blind_m (long
+// letters, scored before training) would have had four false alarms fewer
+// and one critical petition missed.
 const (
 	modelWindow         = 3
 	modelWindowCritical = 0.8

@@ -2,8 +2,6 @@ package vault
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -46,19 +44,12 @@ func (c *metaCache) decode(b []byte) (*Meta, error) {
 
 // getMeta reads and decodes the metadata of petition id.
 func (v *Vault) getMeta(r store.Reader, id string) (*Meta, error) {
-	key := metaKey(id)
-	b, err := r.Get(key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	m, err := v.metas.decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: record %q malformed", ErrCorrupt, key)
-	}
-	return m, nil
+	var m *Meta
+	err := getRecord(r, metaKey(id), func(b []byte) (err error) {
+		m, err = v.metas.decode(b)
+		return err
+	})
+	return m, err
 }
 
 // clone returns a deep copy of m: no pointer or slice is shared.

@@ -394,6 +394,12 @@ func (v *Vault) bootstrap(rootUnit, password string) error {
 func (v *Vault) Record(e *audit.Entry) (audit.Entry, error) { return v.log.Append(e, nil) }
 
 func getJSON(r store.Reader, key []byte, dst any) error {
+	return getRecord(r, key, func(b []byte) error { return json.Unmarshal(b, dst) })
+}
+
+// getRecord reads the record at key and decodes it with decode: ErrNotFound
+// when it is missing, an error wrapping ErrCorrupt when it does not decode.
+func getRecord(r store.Reader, key []byte, decode func([]byte) error) error {
 	b, err := r.Get(key)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
@@ -401,7 +407,7 @@ func getJSON(r store.Reader, key []byte, dst any) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, dst); err != nil {
+	if err := decode(b); err != nil {
 		return fmt.Errorf("%w: record %q malformed", ErrCorrupt, key)
 	}
 	return nil
