@@ -584,6 +584,22 @@ func BenchmarkPredict(b *testing.B) {
 	}
 }
 
+// BenchmarkPredictLetter classifies letters of about 1,000 characters:
+// thousands of features, each a row of the weight matrix read at random.
+func BenchmarkPredictLetter(b *testing.B) {
+	m, err := DefaultModel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	letters := anLetters(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Predict(letters[i%len(letters)])
+		i++
+	}
+}
+
 func BenchmarkScoreRisk(b *testing.B) {
 	texts := anTypicalTexts(b)
 	b.ReportAllocs()
@@ -598,20 +614,7 @@ func BenchmarkScoreRisk(b *testing.B) {
 // the load tool's petitions are 2–4 KiB): eval-split texts joined until
 // they are that long. The risk model reads every run of three sentences.
 func BenchmarkScoreRiskLetter(b *testing.B) {
-	ex, err := Corpus()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var letters []string
-	var cur []string
-	n := 0
-	for _, e := range Split(ex, "eval") {
-		cur = append(cur, e.Text)
-		if n += len([]rune(e.Text)); n >= 1000 {
-			letters = append(letters, strings.Join(cur, "\n"))
-			cur, n = nil, 0
-		}
-	}
+	letters := anLetters(b)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -629,6 +632,27 @@ func BenchmarkSign(b *testing.B) {
 		sh.Sign(texts[i%len(texts)])
 		i++
 	}
+}
+
+// anLetters are eval-split texts joined until each is about 1,000
+// characters long (3 KB; the load tool's petitions are 2–4 KiB).
+func anLetters(tb testing.TB) []string {
+	tb.Helper()
+	ex, err := Corpus()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var letters []string
+	var cur []string
+	n := 0
+	for _, e := range Split(ex, "eval") {
+		cur = append(cur, e.Text)
+		if n += len([]rune(e.Text)); n >= 1000 {
+			letters = append(letters, strings.Join(cur, "\n"))
+			cur, n = nil, 0
+		}
+	}
+	return letters
 }
 
 // anTypicalTexts are eval-split petitions of the shipped corpus cut or

@@ -16,8 +16,41 @@ import (
 // characters, so most regexp runs are skipped. The rarest set is tried
 // first.
 type prefilter struct {
-	any  bool // no constraint found: always run
-	sets [][]rune
+	any   bool // no constraint found: always run
+	sets  [][]rune
+	masks []runeMask // of each set
+}
+
+// runeMask is a hashed set of runes, 1,024 bits: a clause's mask shares no
+// bit with a set's mask only if the clause holds no rune of the set. A
+// clause's few dozen runes fill about 3 % of it, so most clauses without a
+// pattern's runes are told so by a few word operations, not by scans.
+type runeMask [16]uint64
+
+func (m *runeMask) add(r rune) {
+	h := uint32(r) * 0x9E3779B1 >> 22
+	m[h>>6] |= 1 << (h & 63)
+}
+
+func (m *runeMask) meets(o *runeMask) bool {
+	var x uint64
+	for i := range m {
+		x |= m[i] & o[i]
+	}
+	return x != 0
+}
+
+// mayMatchClause is mayMatch on a clause, ruling out first by the masks.
+func (p *prefilter) mayMatchClause(c *clause) bool {
+	if p.any {
+		return true
+	}
+	for i := range p.masks {
+		if !p.masks[i].meets(&c.mask) {
+			return false
+		}
+	}
+	return p.mayMatch(c.s)
 }
 
 // mayMatch reports whether s contains a rune of every set.
@@ -123,6 +156,12 @@ func prefilterOf(re *regexp.Regexp) *prefilter {
 			sort.SliceStable(sets, func(i, j int) bool { return cost(sets[i]) < cost(sets[j]) })
 			// Three sets are plenty; more cost scans and rarely prune.
 			p.sets = sets[:min(len(sets), 3)]
+			p.masks = make([]runeMask, len(p.sets))
+			for i, set := range p.sets {
+				for _, r := range set {
+					p.masks[i].add(r)
+				}
+			}
 		}
 	}
 	prefilters.Store(re, p)

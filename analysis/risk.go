@@ -120,7 +120,7 @@ func threatsWith(re *regexp.Regexp, text string, benign *benignSpans) []trigger 
 // have no trigger and never need them.
 type benignSpans struct {
 	text string
-	rs   runeSet
+	idx  textIndex
 	done bool
 	locs [][]int
 	// explained are the matches of risk patterns found harmless (benign,
@@ -162,13 +162,13 @@ const blank = '|'
 
 func lazyBenign(text string) *benignSpans {
 	b := &benignSpans{text: text}
-	b.rs.fill(text)
+	b.idx.rs.fill(text)
 	return b
 }
 
 func (b *benignSpans) spans() [][]int {
 	if !b.done {
-		b.locs, b.done = findAllIn(benignRE, b.text, &b.rs), true
+		b.locs, b.done = findAllIn(benignRE, b.text, &b.idx), true
 	}
 	return b.locs
 }
@@ -195,19 +195,50 @@ func clauses(text string, fn func(start int, clause string)) {
 // findAll is re.FindAllStringIndex over text, clause by clause, with offsets
 // in text. A pattern is matched as its top-level alternatives, each a small
 // regexp with its own prefilter (the runes one of which it must contain):
-// most alternatives are skipped by one scan of a clause, and the rest run on
-// Go's fast backtracking engine.
+// most alternatives are skipped by the text's rune set or a clause's rune
+// mask, and the rest run on Go's fast backtracking engine.
 func findAll(re *regexp.Regexp, text string) [][]int {
-	var rs runeSet
-	rs.fill(text)
-	return findAllIn(re, text, &rs)
+	var idx textIndex
+	idx.rs.fill(text)
+	return findAllIn(re, text, &idx)
 }
 
-// findAllIn is findAll given the text's rune set.
-func findAllIn(re *regexp.Regexp, text string, rs *runeSet) [][]int {
+// textIndex is what findAllIn needs of a text, worked out once for all the
+// patterns run on it: its rune set, and its clauses with their rune masks.
+type textIndex struct {
+	rs      runeSet
+	cls     []clause
+	clsDone bool
+}
+
+// clause is one clause of a text, where it starts, and the mask of its
+// runes.
+type clause struct {
+	start int
+	s     string
+	mask  runeMask
+}
+
+// clauses of the text (the text's rune set must be filled).
+func (x *textIndex) clauses(text string) []clause {
+	if !x.clsDone {
+		clauses(text, func(start int, c string) {
+			cl := clause{start: start, s: c}
+			for _, r := range c {
+				cl.mask.add(r)
+			}
+			x.cls = append(x.cls, cl)
+		})
+		x.clsDone = true
+	}
+	return x.cls
+}
+
+// findAllIn is findAll given the text's index.
+func findAllIn(re *regexp.Regexp, text string, idx *textIndex) [][]int {
 	var parts []part
 	for _, p := range partsOf(re) {
-		if p.pf.mayMatchSet(rs) {
+		if p.pf.mayMatchSet(&idx.rs) {
 			parts = append(parts, p)
 		}
 	}
@@ -215,18 +246,20 @@ func findAllIn(re *regexp.Regexp, text string, rs *runeSet) [][]int {
 		return nil
 	}
 	var out [][]int
-	clauses(text, func(start int, c string) {
-		var found [][]int
+	var found [][]int
+	for i := range idx.clauses(text) {
+		c := &idx.cls[i]
+		found = found[:0]
 		for _, p := range parts {
-			if !p.pf.mayMatch(c) {
+			if !p.pf.mayMatchClause(c) {
 				continue
 			}
-			for _, loc := range p.re.FindAllStringIndex(c, -1) {
-				found = append(found, []int{start + loc[0], start + loc[1]})
+			for _, loc := range p.re.FindAllStringIndex(c.s, -1) {
+				found = append(found, []int{c.start + loc[0], c.start + loc[1]})
 			}
 		}
 		if len(found) == 0 {
-			return
+			continue
 		}
 		// Leftmost first, longest at a start; no overlaps.
 		sort.Slice(found, func(i, j int) bool {
@@ -242,7 +275,7 @@ func findAllIn(re *regexp.Regexp, text string, rs *runeSet) [][]int {
 				end = m[1]
 			}
 		}
-	})
+	}
 	return out
 }
 
@@ -310,18 +343,27 @@ type trigger struct {
 // 静坐，这完全是谣言", "说要去堵门，被她劝住了".
 var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了|气话|混账话|气头上|后悔|道了歉|开个玩笑|玩笑话)|^[^。！？!?；;]{0,40}[。！？!?；;][^。！？!?；;]{0,16}(劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止)|说的不对|说错了|不会再|收回|撤回|气话|混账话|气头上|开个玩笑|玩笑话)`)
 
+// deniedReach is the most bytes a match of deniedRE spans: at most 62
+// runes (40, a sentence end, 16 and a word of at most five), of at most
+// four bytes each.
+const deniedReach = 256
+
 // denied reports whether the text after a trigger denies it.
 func denied(after string) bool {
-	// deniedRE reaches at most about 60 runes past the trigger: 256 bytes
-	// hold any match, so the prefilter never scans the whole text.
-	return prefilterOf(deniedRE).mayMatch(prefixRunes(after, 256)) && deniedRE.MatchString(after)
+	// deniedRE reaches at most 62 runes past the trigger: deniedReach
+	// bytes hold any match, so the prefilter never scans the whole text.
+	// The expression is run on those 256 bytes too: Go's backtracker
+	// would otherwise clear a visited-state bitmap as long as the whole
+	// rest of the text for every trigger.
+	head := prefixRunes(after, deniedReach)
+	return prefilterOf(deniedRE).mayMatch(head) && deniedRE.MatchString(head)
 }
 
 // triggers finds the non-defused matches of re in text: not inside a benign
 // phrase and not right after a negation or a report of the past.
 func triggers(re *regexp.Regexp, text string, benign *benignSpans) []trigger {
 	var out []trigger
-	for _, loc := range findAllIn(re, text, &benign.rs) {
+	for _, loc := range findAllIn(re, text, &benign.idx) {
 		inBenign := false
 		for _, b := range benign.spans() {
 			if loc[0] < b[1] && b[0] < loc[1] {

@@ -450,6 +450,48 @@ func TestDefusedMatchesRegexps(t *testing.T) {
 	}
 }
 
+// TestDeniedMatchesRegexp: denied, which reads only the first deniedReach
+// bytes after a trigger, answers as deniedRE on eight times as much text,
+// after every position of the corpus and of phrases built to end at the
+// edge of its reach (a quarter of the corpus).
+func TestDeniedMatchesRegexp(t *testing.T) {
+	docs, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("一", 40) + "。" + strings.Repeat("二", 16)
+	texts := []string{
+		"，这是谣言", long + "被我们劝住了", long + "x被我们劝住了", "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀后悔",
+		strings.Repeat("😀", 40) + "。" + strings.Repeat("😀", 16) + "被我们劝住了",
+	}
+	for i, d := range docs {
+		if i%4 != 0 {
+			continue // a quarter of the corpus keeps the test to seconds
+		}
+		texts = append(texts, strings.Join(strings.Fields(d.Text), ""))
+	}
+	n := 0
+	for _, text := range texts {
+		for start := range len(text) + 1 {
+			if start < len(text) && !utf8.RuneStart(text[start]) {
+				continue
+			}
+			// 2 KB, eight times the reach claimed, keeps the test linear.
+			after := prefixRunes(text[start:], 8*deniedReach)
+			want := deniedRE.MatchString(after)
+			if want {
+				n++
+			}
+			if got := denied(after); got != want {
+				t.Fatalf("denied(%q) = %v, want %v", after, got, want)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no denial among the cases")
+	}
+}
+
 // TestScoreRiskModelReadsWhatRulesMiss: threats and despair in words no
 // rule lists are raised to critical by the risk model, with a reason that
 // names the model and no word of the petition.

@@ -75,14 +75,15 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		// commit wait for it.
 		s.v.Log().Expect()
 		k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
+		fresh := false
 		if !requestIDRE.MatchString(k.rid) {
-			k.rid = audit.NewRequestID()
+			k.rid, fresh = audit.NewRequestID(), true
 		}
 		act := action
 		if _, ok := c.GetQuery("reveal"); ok && action == "petition.read" {
 			act = "petition.reveal_identity"
 		}
-		k.entry = audit.Entry{RequestID: k.rid, Action: act, Decision: audit.Allow, Details: map[string]any{}}
+		k.entry = audit.Entry{RequestID: k.rid, FreshRequestID: fresh, Action: act, Decision: audit.Allow, Details: map[string]any{}}
 		k.detail("client", s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)))
 		err := s.run(c, k, mode, fn)
 		var retryAfter int

@@ -46,6 +46,10 @@ type Entry struct {
 	Reason    string         `json:"reason"`
 	Details   map[string]any `json:"details"`
 	Prev      string         `json:"prev"`
+	// FreshRequestID says that RequestID was just made by NewRequestID (128
+	// random bits), so the log need not look it up to keep request ids
+	// unique. It is never stored or returned set.
+	FreshRequestID bool `json:"-"`
 }
 
 // Actor is the authenticated caller of a request.

@@ -608,3 +608,35 @@ func BenchmarkVerifyExport10k(b *testing.B) {
 		}
 	}
 }
+
+// TestFreshRequestID: an id the caller just made with NewRequestID is kept
+// without a lookup and comes back unmarked; an invalid one is still
+// replaced, and a caller's id already in the log is replaced as before.
+func TestFreshRequestID(t *testing.T) {
+	l := tlOpen(t, store.NewMem(), Options{})
+	rid := NewRequestID()
+	e, err := l.Append(&Entry{RequestID: rid, FreshRequestID: true, Action: "petition.read", Decision: Allow, Status: 200}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.RequestID != rid || e.FreshRequestID {
+		t.Errorf("fresh id: got %q (marked %v), want %q unmarked", e.RequestID, e.FreshRequestID, rid)
+	}
+	again, err := l.Append(&Entry{RequestID: rid, Action: "petition.read", Decision: Allow, Status: 200}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.RequestID == rid {
+		t.Error("a caller's id already in the log was kept")
+	}
+	bad, err := l.Append(&Entry{RequestID: "bad id", FreshRequestID: true, Action: "petition.read", Decision: Allow, Status: 200}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ValidRequestID(bad.RequestID) {
+		t.Errorf("an invalid id marked fresh was kept: %q", bad.RequestID)
+	}
+	if res, err := l.Verify(); err != nil || !res.OK {
+		t.Fatalf("Verify = %+v, %v", res, err)
+	}
+}

@@ -409,7 +409,9 @@ func (l *Log) commit(batch []*pending) {
 			if n > 0 {
 				e.Prev = EncodeHash(prev)
 			}
-			if !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || ridTaken(tx, e.RequestID) {
+			fresh := e.FreshRequestID
+			e.FreshRequestID = false
+			if !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || (!fresh && ridTaken(tx, e.RequestID)) {
 				e.RequestID = NewRequestID()
 			}
 			usedRID[e.RequestID] = true

@@ -450,9 +450,13 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 // OpenContent decrypts a petition's content. It returns an error wrapping
 // ErrCorrupt when the envelope fails to open.
 func (v *Vault) OpenContent(id string) (*Content, error) {
-	var c Content
-	if err := v.openContentInto(id, &c); err != nil {
+	pt, err := v.openContentBytes(id)
+	if err != nil {
 		return nil, err
+	}
+	var c Content
+	if !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
 	return &c, nil
 }
@@ -492,17 +496,6 @@ func leadingTitle(pt []byte) (title string, ok bool) {
 	t, err := dec.Token()
 	title, ok = t.(string)
 	return title, ok && err == nil
-}
-
-func (v *Vault) openContentInto(id string, dst any) error {
-	pt, err := v.openContentBytes(id)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(pt, dst); err != nil {
-		return fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
-	}
-	return nil
 }
 
 // openContentBytes decrypts a petition's content envelope.

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package analysis
+
+// newWeights returns a zeroed weight matrix of n entries for a loaded model.
+func newWeights(_ *Model, n int) []float32 { return make([]float32, n) }

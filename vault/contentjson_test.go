@@ -1,0 +1,101 @@
+package vault
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// cjSamples are content records as the vault writes them and as it never
+// does: escapes of every kind, surrogates whole, lone and reversed, keys
+// in other case, wrong types, trailing bytes.
+func cjSamples() []string {
+	written := []Content{
+		{Title: "拖欠工资", Content: "我们在三号工地干活，\n项目部已经拖欠我们三个月工资。\t\"老板\"说<下个月>&再说。\u2028", Requests: "", Subjects: []string{"张三", "李四"}},
+		{Title: "t", Content: strings.Repeat("长信", 2000), Masked: &Petitioner{Name: "张*", Phone: "138****5678"}},
+		{Title: "😀 emoji \\ backslash /", Content: "\x01\x1f\u007f\u0080\ufffd"},
+		{},
+	}
+	var out []string
+	for _, c := range written {
+		b, err := json.Marshal(&c)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, string(b))
+	}
+	return append(out,
+		`{"title":"a\ud83d\ude00b","content":"\ud83d","requests":"\ude00\ud83d","subjects":null,"masked":null}`,
+		`{"title":"\ud83dx","content":"\ud83d\u0041"}`,
+		`{"title":"\/\b\f\n\r\t\"\\"}`,
+		` { "title" : "a" , "content" : "b" } `,
+		`{"Title":"a"}`, `{"title":null}`, `{"title":1}`, `{"title":"a"}x`, `{"title":"a",}`,
+		`{"title":"a\x"}`, `{"title":"a\u12"}`, "{\"title\":\"a\x01\"}", "{\"title\":\"\xff\"}",
+		`{"subjects":["a",1]}`, `{"subjects":["a"],"subjects":["b","c"]}`,
+		`{"masked":{"name":"a"},"masked":{"phone":"b"}}`, `{"masked":{"name":"a"},"masked":null}`,
+		`{"other":"x"}`, `{}`, `[]`, ``, `{"title":"a"`, `{"subjects":[}`, `{"masked":{"name":"]"}}`,
+	)
+}
+
+// TestDecodeContent: decodeContent decodes what the vault writes, and
+// whatever it accepts json.Unmarshal decodes to the same Content.
+func TestDecodeContent(t *testing.T) {
+	for i, s := range cjSamples() {
+		var got Content
+		ok := decodeContent([]byte(s), &got)
+		if i < 4 && !ok {
+			t.Errorf("a record the vault writes was refused: %.80q", s)
+		}
+		cjCheck(t, s, ok, &got)
+	}
+}
+
+func cjCheck(t *testing.T, s string, ok bool, got *Content) {
+	t.Helper()
+	var want Content
+	err := json.Unmarshal([]byte(s), &want)
+	if !ok {
+		if !reflect.DeepEqual(*got, Content{}) {
+			t.Fatalf("%q refused but decoded into the destination", s)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("%q accepted, but json.Unmarshal refuses it: %v", s, err)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("%q: decoded %#v, json.Unmarshal %#v", s, *got, want)
+	}
+}
+
+func FuzzDecodeContent(f *testing.F) {
+	for _, s := range cjSamples() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got Content
+		cjCheck(t, s, decodeContent([]byte(s), &got), &got)
+	})
+}
+
+func BenchmarkDecodeContent(b *testing.B) {
+	c := Content{Title: "拖欠工资", Content: strings.Repeat("我们在三号工地干活，项目部已经拖欠我们三个月工资。\n", 40), Subjects: []string{"张三"}, Masked: &Petitioner{Name: "张*"}}
+	pt, _ := json.Marshal(&c)
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			var c Content
+			if !decodeContent(pt, &c) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var c Content
+			if json.Unmarshal(pt, &c) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
