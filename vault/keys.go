@@ -125,7 +125,7 @@ func validName(s string) bool {
 func ParseRecipients(list []string) ([]age.Recipient, error) {
 	var out []age.Recipient
 	for i, s := range list {
-		r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
+		r, err := newX25519Recipient(strings.TrimSpace(s))
 		if err != nil {
 			// Never echo the value: a secret key pasted by mistake must not
 			// end up in a log or on a screen.
