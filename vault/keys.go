@@ -299,11 +299,11 @@ const (
 // the file key. ok is false when ct is not such a file; openBytes then hands
 // it to age.Decrypt, which also reports malformed files.
 func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
-	hdr, err := age.ExtractHeader(bytes.NewReader(ct))
-	if err != nil || !bytes.HasPrefix(ct, hdr) {
+	n := headerLen(ct)
+	if n < 0 {
 		return nil, false, nil
 	}
-	payload := ct[len(hdr):]
+	hdr, payload := ct[:n], ct[n:]
 	if len(payload) < payloadNonceSize+chacha20poly1305.Overhead || len(payload) > payloadNonceSize+payloadChunkSize+chacha20poly1305.Overhead {
 		return nil, false, nil
 	}
@@ -326,6 +326,24 @@ func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
 		return nil, true, fmt.Errorf("%w: payload: %w", ErrCorrupt, err)
 	}
 	return pt, true, nil
+}
+
+// headerLen returns the length of the age header that starts ct: through
+// the end of its first line that begins with "---", the MAC line (stanza
+// lines begin with "->" and bodies are base64, which has no '-'), or -1.
+// age.DecryptHeader then parses and authenticates exactly those bytes;
+// finding the end here spares a second parse with its buffers, which was a
+// tenth of a list page's CPU.
+func headerLen(ct []byte) int {
+	i := bytes.Index(ct, []byte("\n---"))
+	if i < 0 {
+		return -1
+	}
+	j := bytes.IndexByte(ct[i+1:], '\n')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j + 1
 }
 
 // writeFileSync writes a file atomically and durably.
