@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -155,7 +156,12 @@ func FuzzLeadingTitle(f *testing.F) {
 	f.Add("\xff", "\x00", []byte(`{"title":1}`))
 	f.Add("", "", []byte(`{"title":"unterminated`))
 	f.Fuzz(func(t *testing.T, title, text string, raw []byte) {
-		leadingTitle(raw) // any input: no panic
+		// Whatever it reads, encoding/json's tokens read the same.
+		if got, ok := leadingTitle(raw); ok {
+			if want, wok := tokenTitle(raw); !wok || got != want {
+				t.Fatalf("leadingTitle(%q) = %q; the JSON tokens give %q, %v", raw, got, want, wok)
+			}
+		}
 		b, err := json.Marshal(&Content{Title: title, Content: text, Requests: text, Subjects: []string{text}})
 		if err != nil {
 			t.Fatal(err)
@@ -169,4 +175,19 @@ func FuzzLeadingTitle(f *testing.F) {
 			t.Fatalf("leadingTitle = %q, %v; want %q", got, ok, want.Title)
 		}
 	})
+}
+
+// tokenTitle is the value of a JSON object's first member when that member
+// is "title" and a string, read with encoding/json's tokens.
+func tokenTitle(pt []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(pt))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	if t, err := dec.Token(); err != nil || t != "title" {
+		return "", false
+	}
+	t, err := dec.Token()
+	title, ok := t.(string)
+	return title, ok && err == nil
 }

@@ -486,16 +486,26 @@ func (v *Vault) openTitle(id string) (*Content, error) {
 // member is "title" and a string; ok is false otherwise. It reads no further
 // than that value.
 func leadingTitle(pt []byte) (title string, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(pt))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	i := skipSpace(pt, 0)
+	if i >= len(pt) || pt[i] != '{' {
 		return "", false
 	}
-	if t, err := dec.Token(); err != nil || t != "title" {
+	i = skipSpace(pt, i+1)
+	const key = `"title"`
+	if !bytes.HasPrefix(pt[i:], []byte(key)) {
 		return "", false
 	}
-	t, err := dec.Token()
-	title, ok = t.(string)
-	return title, ok && err == nil
+	i = skipSpace(pt, i+len(key))
+	if i >= len(pt) || pt[i] != ':' {
+		return "", false
+	}
+	i = skipSpace(pt, i+1)
+	end, _ := stringEnd(pt, i)
+	if i >= len(pt) || pt[i] != '"' || end < 0 || !utf8.Valid(pt[i:end]) {
+		return "", false
+	}
+	title, _, ok = jsonString(pt, i)
+	return title, ok
 }
 
 // openContentBytes decrypts a petition's content envelope.
