@@ -49,6 +49,9 @@ type call struct {
 type handlerFunc func(c *gin.Context, k *call) error
 
 // reply sets the response sent once the audit entry is committed.
+// responseMarshaler is a response body that writes its own JSON.
+type responseMarshaler interface{ marshalResponse() ([]byte, error) }
+
 func (k *call) reply(status int, body any) error {
 	k.status, k.body = status, body
 	return nil
@@ -137,7 +140,13 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			c.Status(k.status)
 			c.Writer.WriteHeaderNow()
 		default:
-			b, err := json.Marshal(k.body)
+			var b []byte
+			var err error
+			if m, ok := k.body.(responseMarshaler); ok {
+				b, err = m.marshalResponse()
+			} else {
+				b, err = json.Marshal(k.body)
+			}
 			if err != nil {
 				s.log.Error("encode response", "request_id", rid, "err", err)
 				writeProblem(c, http.StatusInternalServerError, "internal error", rid)

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -214,7 +217,7 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 			return &httpError{status: http.StatusForbidden, detail: "you may read this petition but not reveal its petitioner", decision: audit.Deny}
 		}
 	}
-	content, err := s.v.OpenContent(m.ID)
+	content, err := s.v.OpenContentRaw(m.ID)
 	if err != nil {
 		return err
 	}
@@ -225,7 +228,44 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 		}
 		k.detail("anonymous", identity == nil)
 	}
-	return k.reply(http.StatusOK, s.petitionJSON(m, content, identity, revealAsked))
+	p := s.petitionJSON(m, content, identity, revealAsked)
+	if content.Raw != nil {
+		return k.reply(http.StatusOK, rawPetition{p: p, raw: content.Raw})
+	}
+	return k.reply(http.StatusOK, p)
+}
+
+// rawPetition is a petition whose title, content and requests are copied
+// into the response as the JSON strings of its record: a read of a letter
+// of a few KiB neither decodes nor encodes its text.
+type rawPetition struct {
+	p   PetitionJSON // with the three text fields empty
+	raw *vault.RawText
+}
+
+// textFields are the three text fields of a PetitionJSON with empty text,
+// as encoding/json writes them. No string value can hold these bytes (a
+// quote inside a JSON string is escaped), so the first match is theirs.
+const textFields = `"title":"","content":"","requests":""`
+
+func (r rawPetition) marshalResponse() ([]byte, error) {
+	if r.p.Title != "" || r.p.Content != "" || r.p.Requests != "" {
+		return nil, errors.New("api: raw petition with decoded text")
+	}
+	b, err := json.Marshal(r.p)
+	if err != nil {
+		return nil, err
+	}
+	at := bytes.Index(b, []byte(textFields))
+	if at < 0 {
+		return nil, errors.New("api: petition JSON without its text fields")
+	}
+	out := make([]byte, 0, len(b)+len(r.raw.Title)+len(r.raw.Content)+len(r.raw.Requests))
+	out = append(out, b[:at]...)
+	out = append(append(out, `"title":`...), r.raw.Title...)
+	out = append(append(out, `,"content":`...), r.raw.Content...)
+	out = append(append(out, `,"requests":`...), r.raw.Requests...)
+	return append(out, b[at+len(textFields):]...), nil
 }
 
 // checkReason validates X-Access-Reason: 10–500 characters of text.

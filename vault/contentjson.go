@@ -17,8 +17,19 @@ import (
 // in other case, a string field that is not a string, invalid UTF-8, a
 // malformed record. FuzzDecodeContent checks that whatever it accepts,
 // json.Unmarshal decodes to the same Content.
-func decodeContent(pt []byte, c *Content) bool {
+func decodeContent(pt []byte, c *Content) bool { return parseContent(pt, c, false) }
+
+// RawText is the title, content and requests of a petition as the JSON
+// strings its record holds (quoted and escaped as encoding/json wrote
+// them, checked to be valid JSON strings), for a response that copies them
+// without decoding and encoding them again.
+type RawText struct{ Title, Content, Requests []byte }
+
+// parseContent is decodeContent; with raw, the three text members are kept
+// as they are in c.Raw instead of decoded (all three must be present).
+func parseContent(pt []byte, c *Content, raw bool) bool {
 	var out Content
+	var rt RawText
 	i := skipSpace(pt, 0)
 	if i >= len(pt) || pt[i] != '{' {
 		return false
@@ -47,11 +58,23 @@ func decodeContent(pt []byte, c *Content) bool {
 			var ok bool
 			switch string(key) {
 			case "title":
-				out.Title, i, ok = jsonString(pt, i)
+				if raw {
+					rt.Title, i, ok = rawString(pt, i)
+				} else {
+					out.Title, i, ok = jsonString(pt, i)
+				}
 			case "content":
-				out.Content, i, ok = jsonString(pt, i)
+				if raw {
+					rt.Content, i, ok = rawString(pt, i)
+				} else {
+					out.Content, i, ok = jsonString(pt, i)
+				}
 			case "requests":
-				out.Requests, i, ok = jsonString(pt, i)
+				if raw {
+					rt.Requests, i, ok = rawString(pt, i)
+				} else {
+					out.Requests, i, ok = jsonString(pt, i)
+				}
 			case "subjects":
 				i, ok = jsonValue(pt, i, &out.Subjects)
 			case "masked":
@@ -75,8 +98,48 @@ func decodeContent(pt []byte, c *Content) bool {
 	if skipSpace(pt, i) != len(pt) {
 		return false
 	}
+	if raw {
+		if rt.Title == nil || rt.Content == nil || rt.Requests == nil {
+			return false
+		}
+		out.Raw = &rt
+	}
 	*c = out
 	return true
+}
+
+// rawString returns the JSON string at b[i] as it is, quotes included,
+// once it is known to be a valid one: no control character (stringEnd)
+// and only the escapes JSON has (the caller has checked that b is valid
+// UTF-8).
+func rawString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	end, esc := stringEnd(b, i)
+	if end < 0 {
+		return nil, i, false
+	}
+	s := b[i:end]
+	if esc {
+		for j := 1; j < len(s)-1; j++ {
+			if s[j] != '\\' {
+				continue
+			}
+			switch s[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j++
+			case 'u':
+				if _, ok := hex4(s, j+2); !ok || j+6 > len(s)-1 {
+					return nil, i, false
+				}
+				j += 5
+			default:
+				return nil, i, false
+			}
+		}
+	}
+	return s, end, true
 }
 
 func skipSpace(b []byte, i int) int {

@@ -34,6 +34,8 @@ func cjSamples() []string {
 		`{"title":"a\x"}`, `{"title":"a\u12"}`, "{\"title\":\"a\x01\"}", "{\"title\":\"\xff\"}",
 		`{"subjects":["a",1]}`, `{"subjects":["a"],"subjects":["b","c"]}`,
 		`{"masked":{"name":"a"},"masked":{"phone":"b"}}`, `{"masked":{"name":"a"},"masked":null}`,
+		`{"title":"a\q","content":"","requests":""}`, `{"title":"\u12","content":"","requests":""}`,
+		`{"title":"\u12x4","content":"","requests":""}`, `{"title":"a","content":""}`,
 		`{"other":"x"}`, `{}`, `[]`, ``, `{"title":"a"`, `{"subjects":[}`, `{"masked":{"name":"]"}}`,
 	)
 }
@@ -44,7 +46,8 @@ func TestDecodeContent(t *testing.T) {
 	for i, s := range cjSamples() {
 		var got Content
 		ok := decodeContent([]byte(s), &got)
-		if i < 4 && !ok {
+		var raw Content
+		if i < 4 && (!ok || !parseContent([]byte(s), &raw, true)) {
 			t.Errorf("a record the vault writes was refused: %.80q", s)
 		}
 		cjCheck(t, s, ok, &got)
@@ -55,6 +58,31 @@ func cjCheck(t *testing.T, s string, ok bool, got *Content) {
 	t.Helper()
 	var want Content
 	err := json.Unmarshal([]byte(s), &want)
+	// Kept raw, the text members are valid JSON strings that decode to
+	// what json.Unmarshal gives, and the rest is decoded the same.
+	var raw Content
+	if parseContent([]byte(s), &raw, true) {
+		if err != nil {
+			t.Fatalf("%q accepted raw, but json.Unmarshal refuses it: %v", s, err)
+		}
+		rt := raw.Raw
+		texts := []*string{&raw.Title, &raw.Content, &raw.Requests}
+		for i, r := range [][]byte{rt.Title, rt.Content, rt.Requests} {
+			if !json.Valid(r) {
+				t.Fatalf("%q: raw member %q is not valid JSON", s, r)
+			}
+			if *texts[i] != "" {
+				t.Fatalf("%q: raw content also decoded", s)
+			}
+			if json.Unmarshal(r, texts[i]) != nil {
+				t.Fatalf("%q: raw member %q is not a string", s, r)
+			}
+		}
+		raw.Raw = nil
+		if !reflect.DeepEqual(raw, want) {
+			t.Fatalf("%q: raw %#v, json.Unmarshal %#v", s, raw, want)
+		}
+	}
 	if !ok {
 		if !reflect.DeepEqual(*got, Content{}) {
 			t.Fatalf("%q refused but decoded into the destination", s)
@@ -98,4 +126,40 @@ func BenchmarkDecodeContent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestOpenContentRaw: a stored petition opens with its text as the JSON
+// strings of its record, and those decode to what OpenContent gives.
+func TestOpenContentRaw(t *testing.T) {
+	v := newTestVault(t, nil)
+	in := samplePetition()
+	in.Content = "第一段，\n第二段：<b>\"引号\"</b> \\ 反斜杠。"
+	c, err := v.CreatePetition(in, nil, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := v.OpenContentRaw(c.Meta.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := v.OpenContent(c.Meta.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Raw == nil || raw.Title != "" || raw.Content != "" {
+		t.Fatalf("OpenContentRaw = %+v, want the text raw only", raw)
+	}
+	var title, content, requests string
+	for _, x := range []struct {
+		b   []byte
+		dst *string
+	}{{raw.Raw.Title, &title}, {raw.Raw.Content, &content}, {raw.Raw.Requests, &requests}} {
+		if err := json.Unmarshal(x.b, x.dst); err != nil {
+			t.Fatalf("raw %q: %v", x.b, err)
+		}
+	}
+	if title != full.Title || content != full.Content || content != in.Content || requests != full.Requests ||
+		!reflect.DeepEqual(raw.Subjects, full.Subjects) || !reflect.DeepEqual(raw.Masked, full.Masked) {
+		t.Errorf("raw %+v (%q, %q, %q), decoded %+v", raw, title, content, requests, full)
+	}
 }

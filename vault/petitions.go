@@ -146,6 +146,9 @@ type Content struct {
 	// Masked is the masked identity shown on ordinary reads, so that they
 	// never open the identity envelope.
 	Masked *Petitioner `json:"masked"`
+	// Raw, when set by OpenContentRaw, holds the title, content and
+	// requests as stored JSON strings; the three fields are then empty.
+	Raw *RawText `json:"-"`
 }
 
 // Object is the policy object of the petition.
@@ -456,6 +459,21 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 	}
 	var c Content
 	if !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
+	}
+	return &c, nil
+}
+
+// OpenContentRaw is OpenContent with the title, content and requests kept
+// in c.Raw as the JSON strings the record holds, for a response that copies
+// them; a record it cannot read so is decoded as by OpenContent (Raw nil).
+func (v *Vault) OpenContentRaw(id string) (*Content, error) {
+	pt, err := v.openContentBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	var c Content
+	if !parseContent(pt, &c, true) && !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
 		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
 	return &c, nil
