@@ -527,12 +527,16 @@ func leadingTitle(pt []byte) (title string, ok bool) {
 }
 
 // openContentBytes decrypts a petition's content envelope.
+// The envelope is opened in the store's own buffer: v.open keeps nothing
+// of it.
 func (v *Vault) openContentBytes(id string) ([]byte, error) {
-	var ct []byte
+	var pt []byte
+	var openErr error
 	err := v.st.View(func(r store.Reader) error {
-		var err error
-		ct, err = r.Get(contentKey(id))
-		return err
+		return store.GetView(r, contentKey(id), func(ct []byte) error {
+			pt, openErr = v.open(ct)
+			return nil
+		})
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
@@ -540,7 +544,7 @@ func (v *Vault) openContentBytes(id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.open(ct)
+	return pt, openErr
 }
 
 // OpenIdentity decrypts a petition's petitioner identity; it returns nil for

@@ -258,6 +258,19 @@ func (t badgerTx) Get(key []byte) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
+// GetView lends fn the value in badger's memory for the call (see
+// store.GetView).
+func (t badgerTx) GetView(key []byte, fn func(value []byte) error) error {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(fn)
+}
+
 func (t badgerTx) Scan(opts ScanOptions, fn func(key, value []byte) error) error {
 	io := badger.DefaultIteratorOptions
 	if !opts.Reverse {

@@ -32,6 +32,22 @@ type Reader interface {
 	Scan(opts ScanOptions, fn func(key, value []byte) error) error
 }
 
+// GetView calls fn with the value of key, or returns an error wrapping
+// ErrNotFound. fn must not keep the value: a reader that can (badger)
+// lends its own buffer for the call instead of a copy; others copy.
+func GetView(r Reader, key []byte, fn func(value []byte) error) error {
+	if vr, ok := r.(interface {
+		GetView(key []byte, fn func(value []byte) error) error
+	}); ok {
+		return vr.GetView(key, fn)
+	}
+	v, err := r.Get(key)
+	if err != nil {
+		return err
+	}
+	return fn(v)
+}
+
 // ScanOptions select the keys a Scan visits.
 type ScanOptions struct {
 	Prefix []byte

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SetGet", testSetGet},
 		{"Overwrite", testOverwrite},
 		{"GetReturnsCopy", testGetReturnsCopy},
+		{"GetView", testGetView},
 		{"Delete", testDelete},
 		{"UpdateAtomic", testUpdateAtomic},
 		{"UpdateReadsOwnWrites", testUpdateReadsOwnWrites},
@@ -53,6 +54,32 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Close", testClose},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newStore(t)) })
+	}
+}
+
+// testGetView: store.GetView lends the value for the call, reports a
+// missing key as ErrNotFound and returns the callback's error.
+func testGetView(t *testing.T, s store.Store) {
+	set(t, s, map[string]string{"k": "value"})
+	err := s.View(func(r store.Reader) error {
+		var got string
+		if err := store.GetView(r, []byte("k"), func(v []byte) error { got = string(v); return nil }); err != nil {
+			return err
+		}
+		if got != "value" {
+			t.Errorf("GetView lent %q, want %q", got, "value")
+		}
+		called := false
+		if err := store.GetView(r, []byte("missing"), func([]byte) error { called = true; return nil }); !errors.Is(err, store.ErrNotFound) || called {
+			t.Errorf("GetView(missing) = %v (callback called: %v), want ErrNotFound", err, called)
+		}
+		if err := store.GetView(r, []byte("k"), func([]byte) error { return errBoom }); !errors.Is(err, errBoom) {
+			t.Errorf("GetView with a failing callback = %v, want its error", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
