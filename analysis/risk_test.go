@@ -425,28 +425,39 @@ func TestDefusedMatchesRegexps(t *testing.T) {
 	for _, d := range docs {
 		texts = append(texts, strings.Join(strings.Fields(d.Text), ""))
 	}
+	before := func(text string, end int) string {
+		lo := max(0, end-90)
+		for lo > 0 && !utf8.RuneStart(text[lo]) {
+			lo++
+		}
+		return text[lo:end]
+	}
+	agreeAtRuneStarts(t, texts, before, defused, func(s string) bool { return negationRE.MatchString(s) || pastRE.MatchString(s) })
+}
+
+// agreeAtRuneStarts checks, at every rune boundary of every text (its end
+// included), that fast and slow answer alike on cut(text, boundary), and
+// that slow says yes somewhere.
+func agreeAtRuneStarts(t *testing.T, texts []string, cut func(text string, at int) string, fast, slow func(string) bool) {
+	t.Helper()
 	n := 0
 	for _, text := range texts {
-		for end := range len(text) + 1 {
-			if end < len(text) && !utf8.RuneStart(text[end]) {
+		for at := range len(text) + 1 {
+			if at < len(text) && !utf8.RuneStart(text[at]) {
 				continue
 			}
-			lo := max(0, end-90)
-			for lo > 0 && !utf8.RuneStart(text[lo]) {
-				lo++
-			}
-			before := text[lo:end]
-			want := negationRE.MatchString(before) || pastRE.MatchString(before)
+			in := cut(text, at)
+			want := slow(in)
 			if want {
 				n++
 			}
-			if got := defused(before); got != want {
-				t.Fatalf("defused(%q) = %v, want %v", before, got, want)
+			if got := fast(in); got != want {
+				t.Fatalf("%q: %v, want %v", in, got, want)
 			}
 		}
 	}
 	if n == 0 {
-		t.Fatal("no defusing text among the cases")
+		t.Fatal("no match among the cases")
 	}
 }
 
@@ -470,26 +481,9 @@ func TestDeniedMatchesRegexp(t *testing.T) {
 		}
 		texts = append(texts, strings.Join(strings.Fields(d.Text), ""))
 	}
-	n := 0
-	for _, text := range texts {
-		for start := range len(text) + 1 {
-			if start < len(text) && !utf8.RuneStart(text[start]) {
-				continue
-			}
-			// 2 KB, eight times the reach claimed, keeps the test linear.
-			after := prefixRunes(text[start:], 8*deniedReach)
-			want := deniedRE.MatchString(after)
-			if want {
-				n++
-			}
-			if got := denied(after); got != want {
-				t.Fatalf("denied(%q) = %v, want %v", after, got, want)
-			}
-		}
-	}
-	if n == 0 {
-		t.Fatal("no denial among the cases")
-	}
+	// 2 KB, eight times the reach claimed, keeps the test linear.
+	after := func(text string, start int) string { return prefixRunes(text[start:], 8*deniedReach) }
+	agreeAtRuneStarts(t, texts, after, denied, deniedRE.MatchString)
 }
 
 // TestScoreRiskModelReadsWhatRulesMiss: threats and despair in words no

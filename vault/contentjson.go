@@ -58,23 +58,11 @@ func parseContent(pt []byte, c *Content, raw bool) bool {
 			var ok bool
 			switch string(key) {
 			case "title":
-				if raw {
-					rt.Title, i, ok = rawString(pt, i)
-				} else {
-					out.Title, i, ok = jsonString(pt, i)
-				}
+				i, ok = textMember(pt, i, raw, &out.Title, &rt.Title)
 			case "content":
-				if raw {
-					rt.Content, i, ok = rawString(pt, i)
-				} else {
-					out.Content, i, ok = jsonString(pt, i)
-				}
+				i, ok = textMember(pt, i, raw, &out.Content, &rt.Content)
 			case "requests":
-				if raw {
-					rt.Requests, i, ok = rawString(pt, i)
-				} else {
-					out.Requests, i, ok = jsonString(pt, i)
-				}
+				i, ok = textMember(pt, i, raw, &out.Requests, &rt.Requests)
 			case "subjects":
 				i, ok = jsonValue(pt, i, &out.Subjects)
 			case "masked":
@@ -106,6 +94,17 @@ func parseContent(pt []byte, c *Content, raw bool) bool {
 	}
 	*c = out
 	return true
+}
+
+// textMember reads the string at b[i] into s, or with raw as it is into r.
+func textMember(b []byte, i int, raw bool, s *string, r *[]byte) (int, bool) {
+	var ok bool
+	if raw {
+		*r, i, ok = rawString(b, i)
+	} else {
+		*s, i, ok = jsonString(b, i)
+	}
+	return i, ok
 }
 
 // rawString returns the JSON string at b[i] as it is, quotes included,
