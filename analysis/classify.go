@@ -611,7 +611,7 @@ func Load(r io.Reader) (*Model, error) {
 			m.IDF[b] = mf.IDFValues[i]
 		}
 	}
-	m.W = newWeights(m, (1<<mf.Bits)*K)
+	m.W = newWeights((1 << mf.Bits) * K)
 	if mf.Default != nil {
 		if len(mf.Default) != K {
 			return nil, errors.New("analysis: model malformed")

@@ -756,14 +756,18 @@ func runesAround(s string, lo, hi, n int) string {
 	return s[lo:hi]
 }
 
-// prefixRunes returns the longest prefix of s of at most n bytes that ends
-// on a rune boundary.
+// prefixRunes returns the longest prefix of s of at most n bytes that does
+// not split a rune: it backs up over at most utf8.UTFMax-1 continuation
+// bytes, so that stray ones (invalid UTF-8, each read as U+FFFD) do not
+// shorten it further.
 func prefixRunes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8Start(s[n]) {
-		n--
+	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
+		if utf8Start(s[i]) {
+			return s[:i]
+		}
 	}
 	return s[:n]
 }

@@ -474,6 +474,9 @@ func TestDeniedMatchesRegexp(t *testing.T) {
 	texts := []string{
 		"，这是谣言", long + "被我们劝住了", long + "x被我们劝住了", "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀后悔",
 		strings.Repeat("😀", 40) + "。" + strings.Repeat("😀", 16) + "被我们劝住了",
+		// Invalid UTF-8: stray continuation bytes are runes of one byte.
+		"，这是谣言" + strings.Repeat("\x80", 300), strings.Repeat("\x80", 40) + "。" + strings.Repeat("\xbf", 16) + "劝住" + strings.Repeat("\x80", 300),
+		"，这是谣言\xe4\xb8" + strings.Repeat("\x80", 300),
 	}
 	for i, d := range docs {
 		if i%4 != 0 {

@@ -3,4 +3,4 @@
 package analysis
 
 // newWeights returns a zeroed weight matrix of n entries for a loaded model.
-func newWeights(_ *Model, n int) []float32 { return make([]float32, n) }
+func newWeights(n int) []float32 { return make([]float32, n) }

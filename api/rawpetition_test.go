@@ -11,60 +11,84 @@ import (
 	"pvault/vault"
 )
 
-// rpSplice builds a petition reply the way a read does (the text as the
-// record's JSON strings) and the way encoding/json writes it whole.
-func rpSplice(t *testing.T, unit, title, content, requests string) (got, want []byte) {
+// rpSplice builds a petition reply from a content record the way a read
+// does (the text copied as the record's JSON strings, when the vault keeps
+// them) and the way the handler did before (the record decoded, the reply
+// encoded by encoding/json). raw is false when the vault decoded the text.
+func rpSplice(t *testing.T, unit string, rec []byte) (got, want []byte, raw bool) {
 	t.Helper()
-	// The record's strings are as encoding/json writes them (vault tests
-	// check that reads take them out of the record unchanged).
-	var raw vault.RawText
-	for _, f := range []struct {
-		dst *[]byte
-		s   string
-	}{{&raw.Title, title}, {&raw.Content, content}, {&raw.Requests, requests}} {
-		b, err := json.Marshal(f.s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*f.dst = b
+	c, err := vault.DecodeContentRaw(rec)
+	if err != nil {
+		return nil, nil, false
+	}
+	var full vault.Content
+	if err := json.Unmarshal(rec, &full); err != nil {
+		t.Fatalf("%q: the vault decoded a record encoding/json refuses: %v", rec, err)
 	}
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	p := PetitionJSON{ID: "p1", Unit: unit, Channel: "letter", Subjects: []string{"张三"}, Duplicates: []vault.Duplicate{},
 		Status: "registered", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
-	var err error
-	if got, err = (rawPetition{p: p, raw: &raw}).marshalResponse(); err != nil {
-		t.Fatal(err)
+	if c.Raw != nil {
+		if got, err = (rawPetition{p: p, raw: c.Raw}).marshalResponse(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p.Title, p.Content, p.Requests = title, content, requests
+	p.Title, p.Content, p.Requests = full.Title, full.Content, full.Requests
 	if want, err = json.Marshal(p); err != nil {
 		t.Fatal(err)
 	}
-	return got, want
+	return got, want, c.Raw != nil
+}
+
+// rpRecord is a content record as the vault writes it.
+func rpRecord(t *testing.T, title, content, requests string) []byte {
+	b, err := json.Marshal(&vault.Content{Title: title, Content: content, Requests: requests, Subjects: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestRawPetitionMatchesEncodingJSON: a read's spliced reply is byte for
-// byte what encoding/json writes for the decoded petition.
+// byte the reply encoding/json writes for the decoded record; records whose
+// strings encoding/json would write otherwise are decoded instead.
 func TestRawPetitionMatchesEncodingJSON(t *testing.T) {
-	for _, tt := range [][4]string{
-		{"group/east", "拖欠工资", "我们在三号工地干活，\n项目部已经拖欠我们三个月工资。", ""},
-		{"group/east", `a "quoted" \ title`, "<script>&amp;</script>\u2028\u2029\t\r\x01", "请求\n"},
-		{`group/"title":"","content":"","requests":""`, `"title":"","content":"","requests":""`, "", ""},
-		{"group/east", "\xff\xfe invalid", strings.Repeat("长信", 3000), "😀"},
-	} {
-		got, want := rpSplice(t, tt[0], tt[1], tt[2], tt[3])
-		if !bytes.Equal(got, want) {
-			t.Errorf("spliced reply\n%.300s\nencoding/json\n%.300s", got, want)
+	recs := [][]byte{
+		rpRecord(t, "拖欠工资", "我们在三号工地干活，\n项目部已经拖欠我们三个月工资。", ""),
+		rpRecord(t, `a "quoted" \ title`, "<script>&amp;</script>\u2028\u2029\t\r\x01\b\f", "请求\n"),
+		rpRecord(t, `"title":"","content":"","requests":""`, "", ""),
+		rpRecord(t, "\xff\xfe invalid", strings.Repeat("长信", 3000), "😀"),
+		[]byte(`{"title":"\ufffd","content":"\/","requests":"\u0041"}`),
+		[]byte(`{"title":"<","content":"a","requests":""}`),
+	}
+	spliced := 0
+	for _, rec := range recs {
+		got, want, raw := rpSplice(t, `group/"title":"","content":"","requests":""`, rec)
+		if raw {
+			spliced++
+			if !bytes.Equal(got, want) {
+				t.Errorf("spliced reply\n%.300s\nencoding/json\n%.300s", got, want)
+			}
 		}
+	}
+	if spliced != 3 {
+		t.Errorf("%d of the records spliced, want the 3 whose strings encoding/json writes as they are", spliced)
 	}
 }
 
 func FuzzRawPetition(f *testing.F) {
-	f.Add("group/east", "拖欠工资", "正文\n<>&", "")
-	f.Add(`"title":""`, `\"`, "\u2028", "\xff")
-	f.Fuzz(func(t *testing.T, unit, title, content, requests string) {
-		got, want := rpSplice(t, unit, title, content, requests)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("spliced reply\n%s\nencoding/json\n%s", got, want)
+	f.Add("group/east", "拖欠工资", "正文\n<>&", "", false)
+	f.Add(`"title":""`, `\"`, "\u2028", "\xff", false)
+	f.Add("u", `\ufffd`, `\/`, `\u001f`, true)
+	f.Fuzz(func(t *testing.T, unit, title, content, requests string, asJSON bool) {
+		// The strings as texts the vault stores, or as the bodies of the
+		// record's JSON strings.
+		rec := rpRecord(t, title, content, requests)
+		if asJSON {
+			rec = []byte(`{"title":"` + title + `","content":"` + content + `","requests":"` + requests + `"}`)
+		}
+		if got, want, raw := rpSplice(t, unit, rec); raw && !bytes.Equal(got, want) {
+			t.Fatalf("record %q: spliced reply\n%s\nencoding/json\n%s", rec, got, want)
 		}
 	})
 }

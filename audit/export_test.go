@@ -639,4 +639,22 @@ func TestFreshRequestID(t *testing.T) {
 	if res, err := l.Verify(); err != nil || !res.OK {
 		t.Fatalf("Verify = %+v, %v", res, err)
 	}
+
+	// Marked fresh, an id is not looked up: one already in the log (which
+	// a fresh id never is) is kept, which shows the lookup was skipped, and
+	// verification reports the repeat, so a misuse would not go unseen.
+	l2 := tlOpen(t, store.NewMem(), Options{})
+	if _, err := l2.Append(&Entry{RequestID: rid, Action: "petition.read", Decision: Allow, Status: 200}, nil); err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := l2.Append(&Entry{RequestID: rid, FreshRequestID: true, Action: "petition.read", Decision: Allow, Status: 200}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if skipped.RequestID != rid {
+		t.Errorf("an id marked fresh was looked up and replaced by %q", skipped.RequestID)
+	}
+	if res, err := l2.Verify(); err != nil || res.OK || !strings.Contains(res.Problem, "request id repeated") {
+		t.Errorf("Verify of a log with a repeated request id = %+v, %v", res, err)
+	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -18,6 +19,18 @@ import (
 // malformed record. FuzzDecodeContent checks that whatever it accepts,
 // json.Unmarshal decodes to the same Content.
 func decodeContent(pt []byte, c *Content) bool { return parseContent(pt, c, false) }
+
+// DecodeContentRaw decodes a content record, keeping its title, content and
+// requests in c.Raw as the record's JSON strings when each is exactly what
+// encoding/json writes for its text (see rawString); otherwise it decodes
+// them (Raw nil).
+func DecodeContentRaw(pt []byte) (*Content, error) {
+	var c Content
+	if !parseContent(pt, &c, true) && !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+		return nil, errors.New("vault: content record malformed")
+	}
+	return &c, nil
+}
 
 // RawText is the title, content and requests of a petition as the JSON
 // strings its record holds (quoted and escaped as encoding/json wrote
@@ -108,37 +121,59 @@ func textMember(b []byte, i int, raw bool, s *string, r *[]byte) (int, bool) {
 }
 
 // rawString returns the JSON string at b[i] as it is, quotes included,
-// once it is known to be a valid one: no control character (stringEnd)
-// and only the escapes JSON has (the caller has checked that b is valid
-// UTF-8).
+// when it is exactly what encoding/json writes for the text it holds, so
+// that a reply copying it is byte for byte the reply encoding/json would
+// write: no raw '<', '>', '&', U+2028 or U+2029 (encoding/json escapes
+// them) and no control character, and only the escapes encoding/json
+// writes, in its form (\" \\ \b \f \n \r \t, \u00xx for other
+// control characters and <>&, \u2028, \u2029; lower-case hex). Anything
+// else, such as the \ufffd it writes for invalid UTF-8, which decodes to
+// a different text, is refused and decoded instead. The caller has checked
+// that b is valid UTF-8.
 func rawString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, false
 	}
-	end, esc := stringEnd(b, i)
-	if end < 0 {
-		return nil, i, false
-	}
-	s := b[i:end]
-	if esc {
-		for j := 1; j < len(s)-1; j++ {
-			if s[j] != '\\' {
-				continue
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i : j+1], j + 1, true
+		case c == '\\':
+			if j+1 >= len(b) {
+				return nil, i, false
 			}
-			switch s[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			switch b[j+1] {
+			case '"', '\\', 'b', 'f', 'n', 'r', 't':
 				j++
 			case 'u':
-				if _, ok := hex4(s, j+2); !ok || j+6 > len(s)-1 {
+				r, ok := hex4(b, j+2)
+				if !ok || string(b[j:j+6]) != jsonEscape(r) {
 					return nil, i, false
 				}
 				j += 5
 			default:
 				return nil, i, false
 			}
+		case c < 0x20, c == '<', c == '>', c == '&':
+			return nil, i, false
+		case c == 0xE2 && j+2 < len(b) && b[j+1] == 0x80 && (b[j+2] == 0xA8 || b[j+2] == 0xA9):
+			return nil, i, false
 		}
 	}
-	return s, end, true
+	return nil, i, false
+}
+
+// jsonEscape is the \u escape encoding/json writes for r, or "" when it
+// writes r otherwise.
+func jsonEscape(r rune) string {
+	switch {
+	case r == '\b', r == '\f', r == '\n', r == '\r', r == '\t':
+		return ""
+	case r < 0x20, r == '<', r == '>', r == '&', r == 0x2028, r == 0x2029:
+		const hex = "0123456789abcdef"
+		return string([]byte{'\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15]})
+	}
+	return ""
 }
 
 func skipSpace(b []byte, i int) int {

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -36,6 +37,8 @@ func cjSamples() []string {
 		`{"masked":{"name":"a"},"masked":{"phone":"b"}}`, `{"masked":{"name":"a"},"masked":null}`,
 		`{"title":"a\q","content":"","requests":""}`, `{"title":"\u12","content":"","requests":""}`,
 		`{"title":"\u12x4","content":"","requests":""}`, `{"title":"a","content":""}`,
+		`{"title":"\ufffd","content":"\/","requests":"\u0041"}`, `{"title":"\u001F","content":"\u001f","requests":"\u003c"}`,
+		`{"title":"<","content":"\u2028","requests":"`+"\u2028"+`"}`, `{"title":"\u003C","content":"&","requests":""}`,
 		`{"other":"x"}`, `{}`, `[]`, ``, `{"title":"a"`, `{"subjects":[}`, `{"masked":{"name":"]"}}`,
 	)
 }
@@ -76,6 +79,10 @@ func cjCheck(t *testing.T, s string, ok bool, got *Content) {
 			}
 			if json.Unmarshal(r, texts[i]) != nil {
 				t.Fatalf("%q: raw member %q is not a string", s, r)
+			}
+			// Byte for byte what encoding/json writes for its text.
+			if m, _ := json.Marshal(*texts[i]); !bytes.Equal(m, r) {
+				t.Fatalf("%q: raw member %q, encoding/json writes %q", s, r, m)
 			}
 		}
 		raw.Raw = nil

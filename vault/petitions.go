@@ -472,11 +472,11 @@ func (v *Vault) OpenContentRaw(id string) (*Content, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Content
-	if !parseContent(pt, &c, true) && !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+	c, err := DecodeContentRaw(pt)
+	if err != nil {
 		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
-	return &c, nil
+	return c, nil
 }
 
 // openTitle opens a petition's content for its title alone. Content is
