@@ -247,7 +247,7 @@ func train(docs []Doc, o TrainOptions) (*Model, error) {
 		exs[i].v = m.values(exs[i].f, exs[i].w)
 	}
 	K := len(labels)
-	m.W = make([]float32, (1<<o.Bits)*K)
+	m.W = newWeights((1 << o.Bits) * K)
 	m.B = make([]float32, K)
 	switch o.Kind {
 	case "nb":
