@@ -65,7 +65,10 @@ type Options struct {
 	// MaxBatchBytes caps the data bytes in one commit (default 4 MiB).
 	MaxBatchBytes int
 	// GatherWait is the longest a commit waits for announced requests
-	// (default 2 ms; see Expect).
+	// (default 1 ms; see Expect). Under a steady load some request is
+	// always announced, so every commit waits this long: 1 ms served
+	// 8,388–8,443 reads/s against 7,623–8,024 with 2 ms (32 clients,
+	// alternating runs; creates did not move).
 	GatherWait time.Duration
 	// OnCommit, when set, is called after each commit attempt.
 	OnCommit func(entries int, d time.Duration, err error)
@@ -159,7 +162,7 @@ func Open(st store.Store, opts Options) (*Log, error) {
 		opts.MaxBatchBytes = 4 << 20
 	}
 	if opts.GatherWait == 0 {
-		opts.GatherWait = 2 * time.Millisecond
+		opts.GatherWait = time.Millisecond
 	}
 	l := &Log{st: st, opts: opts, reqs: make(chan *pending, 4096), closing: make(chan struct{}), done: make(chan struct{})}
 	head, err := ReadHead(st)
