@@ -219,7 +219,7 @@ type clause struct {
 	mask  runeMask
 }
 
-// clauses of the text (the text's rune set must be filled).
+// clauses returns the clauses of text, split and masked on first use.
 func (x *textIndex) clauses(text string) []clause {
 	if !x.clsDone {
 		clauses(text, func(start int, c string) {

@@ -48,10 +48,10 @@ type call struct {
 
 type handlerFunc func(c *gin.Context, k *call) error
 
-// reply sets the response sent once the audit entry is committed.
 // responseMarshaler is a response body that writes its own JSON.
 type responseMarshaler interface{ marshalResponse() ([]byte, error) }
 
+// reply sets the response sent once the audit entry is committed.
 func (k *call) reply(status int, body any) error {
 	k.status, k.body = status, body
 	return nil

@@ -518,8 +518,10 @@ func leadingTitle(pt []byte) (title string, ok bool) {
 		return "", false
 	}
 	i = skipSpace(pt, i+1)
-	end, _ := stringEnd(pt, i)
-	if i >= len(pt) || pt[i] != '"' || end < 0 || !utf8.Valid(pt[i:end]) {
+	if i >= len(pt) || pt[i] != '"' {
+		return "", false
+	}
+	if end, _ := stringEnd(pt, i); end < 0 || !utf8.Valid(pt[i:end]) {
 		return "", false
 	}
 	title, _, ok = jsonString(pt, i)
