@@ -192,17 +192,6 @@ func clauses(text string, fn func(start int, clause string)) {
 	}
 }
 
-// findAll is re.FindAllStringIndex over text, clause by clause, with offsets
-// in text. A pattern is matched as its top-level alternatives, each a small
-// regexp with its own prefilter (the runes one of which it must contain):
-// most alternatives are skipped by the text's rune set or a clause's rune
-// mask, and the rest run on Go's fast backtracking engine.
-func findAll(re *regexp.Regexp, text string) [][]int {
-	var idx textIndex
-	idx.rs.fill(text)
-	return findAllIn(re, text, &idx)
-}
-
 // textIndex is what findAllIn needs of a text, worked out once for all the
 // patterns run on it: its rune set, and its clauses with their rune masks.
 type textIndex struct {
@@ -234,7 +223,11 @@ func (x *textIndex) clauses(text string) []clause {
 	return x.cls
 }
 
-// findAllIn is findAll given the text's index.
+// findAllIn is re.FindAllStringIndex over text, clause by clause, with
+// offsets in text. A pattern is matched as its top-level alternatives, each
+// a small regexp with its own prefilter (the runes one of which it must
+// contain): most alternatives are skipped by the text's rune set or a
+// clause's rune mask, and the rest run on Go's fast backtracking engine.
 func findAllIn(re *regexp.Regexp, text string, idx *textIndex) [][]int {
 	var parts []part
 	for _, p := range partsOf(re) {

@@ -611,7 +611,7 @@ func TestWindowMax(t *testing.T) {
 	}
 }
 
-// anRuleRegexps are the expressions the risk rules run through findAll.
+// anRuleRegexps are the expressions the risk rules run through findAllIn.
 var anRuleRegexps = []*regexp.Regexp{selfHarmRE, violenceRE, meansRE, cueRE, disruptRE, massRE, timeRE, planRE,
 	farRE, placeRE, authorityRE, mediaRE, repeatRE, emotionRE, benignRE, peopleRE, deniedRE, negationRE, pastRE}
 

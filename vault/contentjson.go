@@ -26,7 +26,17 @@ func decodeContent(pt []byte, c *Content) bool { return parseContent(pt, c, fals
 // them (Raw nil).
 func DecodeContentRaw(pt []byte) (*Content, error) {
 	var c Content
-	if !parseContent(pt, &c, true) && !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+	if parseContent(pt, &c, true) {
+		return &c, nil
+	}
+	return unmarshalContent(pt)
+}
+
+// unmarshalContent decodes a content record: in one pass where it can,
+// else with encoding/json.
+func unmarshalContent(pt []byte) (*Content, error) {
+	var c Content
+	if !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
 		return nil, errors.New("vault: content record malformed")
 	}
 	return &c, nil

@@ -457,11 +457,11 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Content
-	if !decodeContent(pt, &c) && json.Unmarshal(pt, &c) != nil {
+	c, err := unmarshalContent(pt)
+	if err != nil {
 		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
-	return &c, nil
+	return c, nil
 }
 
 // OpenContentRaw is OpenContent with the title, content and requests kept
