@@ -39,6 +39,10 @@ type BadgerOptions struct {
 	// (default twice the memtable size): badger writes its log through
 	// memory maps, and a write into a map on a full disk kills the process.
 	MinFreeBytes int64
+	// StockTransactions uses badger's own transactions, whose reads wait
+	// for every commit in flight to finish (see versions). The load tool's
+	// plain baseline uses them, as a plain badger server would.
+	StockTransactions bool
 }
 
 // ErrNoSpace is returned by Update when the disk is (almost) full.
@@ -47,6 +51,7 @@ var ErrNoSpace = errors.New("store: not enough free disk space")
 // Badger is the badger-backed Store.
 type Badger struct {
 	db      *badger.DB
+	vs      *versions // nil with StockTransactions
 	dir     string
 	minFree int64
 	space   spaceCheck
@@ -77,7 +82,7 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if !opts.ReadOnly {
 		removeEmptyLogFiles(opts.Dir)
 	}
-	db, err := openBadger(bo, opts.EncryptionKey, opts.IndexCacheSize)
+	db, err := openBadger(bo, opts.EncryptionKey, opts.IndexCacheSize, !opts.StockTransactions)
 	if err != nil {
 		if errors.Is(err, badger.ErrEncryptionKeyMismatch) || strings.Contains(err.Error(), "Encryption key mismatch") {
 			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrBadKey)
@@ -88,7 +93,12 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if minFree == 0 {
 		minFree = 2 * mt
 	}
-	return &Badger{db: db, dir: opts.Dir, minFree: minFree}, nil
+	b := &Badger{db: db, dir: opts.Dir, minFree: minFree}
+	if !opts.StockTransactions {
+		b.vs = newVersions(db.MaxVersion())
+		db.SetDiscardTs(b.vs.discard())
+	}
+	return b, nil
 }
 
 // Index cache bounds: every lookup in an encrypted store needs the index of
@@ -104,9 +114,13 @@ const (
 // size it opens, sums the indexes of the tables and, when they would not
 // fit the cache, opens again with a cache that holds them (up to
 // maxIndexCache).
-func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, error) {
+func openBadger(bo badger.Options, key []byte, indexCache int64, managed bool) (*badger.DB, error) {
+	open := badger.Open
+	if managed {
+		open = badger.OpenManaged
+	}
 	if key == nil {
-		return badger.Open(bo)
+		return open(bo)
 	}
 	bo = bo.WithEncryptionKey(key)
 	size := indexCache
@@ -115,7 +129,7 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 		// 3 % of its tables), so that one open is usually enough.
 		size = indexCacheFor(tableFileBytes(bo.Dir) / 24)
 	}
-	db, err := badger.Open(bo.WithIndexCacheSize(size))
+	db, err := open(bo.WithIndexCacheSize(size))
 	if err != nil || indexCache != 0 {
 		return db, err
 	}
@@ -126,7 +140,7 @@ func openBadger(bo badger.Options, key []byte, indexCache int64) (*badger.DB, er
 	if err := db.Close(); err != nil {
 		return nil, err
 	}
-	return badger.Open(bo.WithIndexCacheSize(want))
+	return open(bo.WithIndexCacheSize(want))
 }
 
 // tableFileBytes is the size of the table files in dir.
@@ -188,18 +202,53 @@ func (b *Badger) TableStats() TableStats {
 	return st
 }
 
-// View implements Store.
+// View implements Store. It reads the newest version every commit up to
+// which has finished, without waiting for the commits in flight.
 func (b *Badger) View(fn func(Reader) error) error {
-	return translate(b.db.View(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+	if b.vs == nil {
+		return translate(b.db.View(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+	}
+	if b.db.IsClosed() {
+		return translate(badger.ErrDBClosed)
+	}
+	ts := b.vs.read()
+	defer b.vs.release(ts)
+	txn := b.db.NewTransactionAt(ts, false)
+	defer txn.Discard()
+	return translate(fn(badgerTx{txn}))
 }
 
 // Update implements Store. It returns an error wrapping ErrNoSpace, having
-// written nothing, while the disk has less than MinFreeBytes free.
+// written nothing, while the disk has less than MinFreeBytes free. It
+// returns once the commit has finished and every later View sees it.
 func (b *Badger) Update(fn func(Tx) error) error {
 	if b.minFree > 0 && !b.space.enough(b.dir, b.minFree) {
 		return ErrNoSpace
 	}
-	return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+	if b.vs == nil {
+		return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+	}
+	if b.db.IsClosed() {
+		return translate(badger.ErrDBClosed)
+	}
+	readTs := b.vs.write()
+	txn := b.db.NewTransactionAt(readTs, true)
+	defer txn.Discard()
+	err := fn(badgerTx{txn})
+	b.vs.release(readTs)
+	if err != nil {
+		return translate(err)
+	}
+	done := make(chan error, 1)
+	ts := b.vs.commit(func(ts uint64) {
+		if err := txn.CommitAt(ts, func(err error) { done <- err }); err != nil {
+			done <- err
+		}
+	})
+	err = <-done
+	b.vs.finish(ts)
+	b.db.SetDiscardTs(b.vs.discard())
+	return translate(err)
 }
 
 // Size implements Store: the bytes of the store's table and value-log files.
@@ -222,7 +271,14 @@ func (b *Badger) Close() error { return translate(b.db.Close()) }
 // Backup writes a consistent snapshot of the store to w (badger's backup
 // format) and returns the version it covers.
 func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, error) {
-	return b.db.Backup(w, 0)
+	if b.vs == nil {
+		return b.db.Backup(w, 0)
+	}
+	ts := b.vs.read()
+	defer b.vs.release(ts)
+	stream := b.db.NewStreamAt(ts)
+	stream.LogPrefix = "DB.Backup"
+	return stream.Backup(w, 0)
 }
 
 // GC runs one round of value-log garbage collection. It returns nil when
