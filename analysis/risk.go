@@ -445,7 +445,7 @@ func ScoreRisk(in RiskInput) Risk {
 		}
 		massDone = !past // a past one leaves a new collective petition to be read
 	}
-	group := max(in.GroupSize, peopleInText(text))
+	group := max(in.GroupSize, peopleInText(text, &benign.idx))
 	if t := triggers(massRE, text, benign); len(t) > 0 && !massDone && toldOfPast(text, t) {
 		for _, x := range t {
 			benign.explained = append(benign.explained, [2]int{x.lo, x.hi})
@@ -711,13 +711,18 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 // peopleInText finds the largest head count the text states of the
 // petitioners ("我们12个人", "三十多名工人被拖欠工资"): a count with a group
 // word near it.
-func peopleInText(text string) int {
+func peopleInText(text string, idx *textIndex) int {
 	best := 0
 	pf := prefilterOf(peopleRE)
-	clauses(text, func(_ int, c string) {
-		if !pf.mayMatch(c) {
-			return
+	if !pf.mayMatchSet(&idx.rs) {
+		return 0
+	}
+	for i := range idx.clauses(text) {
+		cl := &idx.cls[i]
+		if !pf.mayMatchClause(cl) {
+			continue
 		}
+		c := cl.s
 		for _, m := range peopleRE.FindAllStringSubmatchIndex(c, -1) {
 			// A head count of others (a dormitory, a company, a quota)
 			// has no group word within a dozen runes of it.
@@ -728,7 +733,7 @@ func peopleInText(text string) int {
 				best = n
 			}
 		}
-	})
+	}
 	return best
 }
 

@@ -339,7 +339,7 @@ func TestPeopleInText(t *testing.T) {
 		{"这次录用的八个人里有三个是亲属", 0},
 		{"我们十二个人。宿舍四十个人一间", 12},
 	} {
-		if got := peopleInText(tt.text); got != tt.want {
+		if got := peopleInText(tt.text, &lazyBenign(tt.text).idx); got != tt.want {
 			t.Errorf("peopleInText(%q) = %d, want %d", tt.text, got, tt.want)
 		}
 	}
