@@ -145,6 +145,12 @@ func rawString(b []byte, i int) ([]byte, int, bool) {
 		return nil, i, false
 	}
 	for j := i + 1; j < len(b); j++ {
+		for j < len(b) && !rawSpecial[b[j]] {
+			j++
+		}
+		if j == len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return b[i : j+1], j + 1, true
@@ -173,6 +179,29 @@ func rawString(b []byte, i int) ([]byte, int, bool) {
 	return nil, i, false
 }
 
+// rawSpecial marks the bytes rawString must look at: the quote, the
+// backslash, what encoding/json escapes (control characters, <, >, &) and
+// 0xE2, which leads U+2028 and U+2029.
+var rawSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for _, c := range []byte{'"', '\\', '<', '>', '&', 0xE2} {
+		t[c] = true
+	}
+	return t
+}()
+
+// endSpecial marks the bytes stringEnd must look at: the quote, the
+// backslash and control characters.
+var endSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // jsonEscape is the \u escape encoding/json writes for r, or "" when it
 // writes r otherwise.
 func jsonEscape(r rune) string {
@@ -199,6 +228,12 @@ func skipSpace(b []byte, i int) int {
 func stringEnd(b []byte, i int) (int, bool) {
 	esc := false
 	for j := i + 1; j < len(b); j++ {
+		for j < len(b) && !endSpecial[b[j]] {
+			j++
+		}
+		if j == len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, esc

@@ -125,6 +125,13 @@ func BenchmarkDecodeContent(b *testing.B) {
 			}
 		}
 	})
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			if c, err := DecodeContentRaw(pt); err != nil || c.Raw == nil {
+				b.Fatal("refused")
+			}
+		}
+	})
 	b.Run("encoding/json", func(b *testing.B) {
 		for b.Loop() {
 			var c Content
