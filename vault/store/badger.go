@@ -232,11 +232,10 @@ func (b *Badger) Update(fn func(Tx) error) error {
 		return translate(badger.ErrDBClosed)
 	}
 	readTs := b.vs.write()
+	defer b.vs.release(readTs)
 	txn := b.db.NewTransactionAt(readTs, true)
 	defer txn.Discard()
-	err := fn(badgerTx{txn})
-	b.vs.release(readTs)
-	if err != nil {
+	if err := fn(badgerTx{txn}); err != nil {
 		return translate(err)
 	}
 	done := make(chan error, 1)
@@ -245,7 +244,7 @@ func (b *Badger) Update(fn func(Tx) error) error {
 			done <- err
 		}
 	})
-	err = <-done
+	err := <-done
 	b.vs.finish(ts)
 	b.db.SetDiscardTs(b.vs.discard())
 	return translate(err)

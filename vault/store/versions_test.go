@@ -188,3 +188,27 @@ func TestBadgerVersionsAcrossReopen(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestBadgerUpdatePanicReleases: an Update whose function panics does not
+// leave its read registered, which would hold badger's discard mark back
+// for good.
+func TestBadgerUpdatePanicReleases(t *testing.T) {
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	func() {
+		defer func() { recover() }()
+		b.Update(func(Tx) error { panic("boom") })
+	}()
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	b.vs.mu.Lock()
+	n, done := len(b.vs.readers), b.vs.done
+	b.vs.mu.Unlock()
+	if n != 0 || b.vs.discard() != done {
+		t.Errorf("%d reads still registered, discard %d, done %d", n, b.vs.discard(), done)
+	}
+}
