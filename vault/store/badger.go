@@ -96,7 +96,7 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	b := &Badger{db: db, dir: opts.Dir, minFree: minFree}
 	if !opts.StockTransactions {
 		b.vs = newVersions(db.MaxVersion())
-		db.SetDiscardTs(b.vs.discard())
+		b.vs.raiseDiscard(db.SetDiscardTs)
 	}
 	return b, nil
 }
@@ -232,7 +232,14 @@ func (b *Badger) Update(fn func(Tx) error) error {
 		return translate(badger.ErrDBClosed)
 	}
 	readTs := b.vs.write()
-	defer b.vs.release(readTs)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			b.vs.release(readTs)
+		}
+	}
+	defer release()
 	txn := b.db.NewTransactionAt(readTs, true)
 	defer txn.Discard()
 	if err := fn(badgerTx{txn}); err != nil {
@@ -240,13 +247,21 @@ func (b *Badger) Update(fn func(Tx) error) error {
 	}
 	done := make(chan error, 1)
 	ts := b.vs.commit(func(ts uint64) {
+		// Once ts is handed out it must finish, or every later write
+		// would wait for it: a panic in badger becomes this commit's error.
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("store: commit: %v", r)
+			}
+		}()
 		if err := txn.CommitAt(ts, func(err error) { done <- err }); err != nil {
 			done <- err
 		}
 	})
 	err := <-done
 	b.vs.finish(ts)
-	b.db.SetDiscardTs(b.vs.discard())
+	release()
+	b.vs.raiseDiscard(b.db.SetDiscardTs)
 	return translate(err)
 }
 
@@ -275,6 +290,11 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 	}
 	ts := b.vs.read()
 	defer b.vs.release(ts)
+	if ts == 0 {
+		// Nothing was ever committed; badger's stream would take a read
+		// version of 0 for none and panic in managed mode.
+		return 0, nil
+	}
 	stream := b.db.NewStreamAt(ts)
 	stream.LogPrefix = "DB.Backup"
 	return stream.Backup(w, 0)

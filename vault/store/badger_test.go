@@ -37,6 +37,19 @@ func TestBadger(t *testing.T) {
 	})
 }
 
+// TestBadgerStock: the store with badger's own transactions, as the load
+// tool's baseline opens it.
+func TestBadgerStock(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := store.OpenBadger(store.BadgerOptions{Dir: t.TempDir(), EncryptionKey: testKey, StockTransactions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func put(tb testing.TB, s store.Store, key, value []byte) {
 	tb.Helper()
 	if err := s.Update(func(tx store.Tx) error { return tx.Set(key, value) }); err != nil {

@@ -22,6 +22,7 @@ type versions struct {
 	done     uint64              // every version ≤ done has finished
 	finished map[uint64]struct{} // finished versions above done
 	readers  map[uint64]int      // versions being read → how many readers
+	discard  uint64              // the discard mark last given to badger
 }
 
 func newVersions(max uint64) *versions {
@@ -66,11 +67,15 @@ func (v *versions) release(ts uint64) {
 	v.mu.Unlock()
 }
 
-// discard is the version at or below which nothing is read any more: the
+// oldest is the version at or below which nothing is read any more: the
 // oldest version being read, or done when none is.
-func (v *versions) discard() uint64 {
+func (v *versions) oldest() uint64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.oldestLocked()
+}
+
+func (v *versions) oldestLocked() uint64 {
 	min := v.done
 	for ts := range v.readers {
 		if ts < min {
@@ -78,6 +83,18 @@ func (v *versions) discard() uint64 {
 		}
 	}
 	return min
+}
+
+// raiseDiscard gives set (badger's SetDiscardTs) the oldest version read
+// when it is above the last one given: the mark only moves up, as badger
+// expects, even when concurrent commits compute it in another order.
+func (v *versions) raiseDiscard(set func(uint64)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d := v.oldestLocked(); d > v.discard {
+		v.discard = d
+		set(d)
+	}
 }
 
 // commit hands out the next version and calls send with it while holding

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -61,8 +63,11 @@ func TestVersionsWriteWaitsForCommitsInFlight(t *testing.T) {
 		v.finish(ts)
 	}()
 	r := v.write()
-	if !finishing.Load() || r != ts {
-		t.Errorf("write() = %d returned before commit %d finished", r, ts)
+	v.mu.Lock()
+	done := v.done
+	v.mu.Unlock()
+	if !finishing.Load() || r != ts || done < r {
+		t.Errorf("write() = %d returned with done at %d, before commit %d finished", r, done, ts)
 	}
 }
 
@@ -75,16 +80,34 @@ func TestVersionsDiscard(t *testing.T) {
 		v.finish(v.commit(func(uint64) {}))
 	}
 	young := v.read()
-	if d := v.discard(); d != old {
+	if d := v.oldest(); d != old {
 		t.Errorf("discard with readers at %d and %d = %d, want %d", old, young, d, old)
 	}
 	v.release(old)
-	if d := v.discard(); d != young {
+	if d := v.oldest(); d != young {
 		t.Errorf("discard with a reader at %d = %d", young, d)
 	}
 	v.release(young)
-	if d := v.discard(); d != 8 {
+	if d := v.oldest(); d != 8 {
 		t.Errorf("discard with no reader = %d, want done (8)", d)
+	}
+}
+
+// TestVersionsRaiseDiscard: the mark given to badger only moves up.
+func TestVersionsRaiseDiscard(t *testing.T) {
+	v := newVersions(0)
+	var got []uint64
+	set := func(ts uint64) { got = append(got, ts) }
+	r := v.read() // at 0
+	v.finish(v.commit(func(uint64) {}))
+	v.raiseDiscard(set) // held at 0 by the reader: nothing to give
+	v.release(r)
+	v.raiseDiscard(set) // 1
+	v.finish(v.commit(func(uint64) {}))
+	v.raiseDiscard(set) // 2
+	v.raiseDiscard(set) // still 2: not given again
+	if fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("discard marks given %v, want [1 2]", got)
 	}
 }
 
@@ -173,20 +196,154 @@ func TestBadgerVersionsAcrossReopen(t *testing.T) {
 	if err := b.db.Flatten(1); err != nil {
 		t.Fatal(err)
 	}
-	txn := b.db.NewTransactionAt(b.vs.read(), false)
-	defer txn.Discard()
-	opts := badger.DefaultIteratorOptions
-	opts.AllVersions = true
-	it := txn.NewIterator(opts)
-	n := 0
-	for it.Rewind(); it.Valid(); it.Next() {
-		n++
-	}
-	it.Close()
+	n := versionsOf(t, b, []byte("k"))
 	if n > 2 {
 		t.Errorf("%d versions of k kept after compaction, want the replaced ones dropped", n)
 	}
 	b.Close()
+}
+
+// fillTables writes about 50 MB of other keys and waits until the store
+// has at least five tables (level 0 is then due for compaction).
+func fillTables(t *testing.T, b *Badger) {
+	t.Helper()
+	pad := make([]byte, 64<<10)
+	for i := range 800 {
+		if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "p%d", i), pad) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; len(b.db.Tables()) < 5; i++ {
+		if i == 3000 {
+			t.Fatalf("%d tables after 30 s", len(b.db.Tables()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func versionsOf(t *testing.T, b *Badger, key []byte) int {
+	t.Helper()
+	ts := b.vs.read()
+	defer b.vs.release(ts)
+	txn := b.db.NewTransactionAt(ts, false)
+	defer txn.Discard()
+	opts := badger.DefaultIteratorOptions
+	opts.AllVersions = true
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	n := 0
+	for it.Seek(key); it.Valid() && string(it.Item().Key()) == string(key); it.Next() {
+		n++
+	}
+	return n
+}
+
+// openSmall opens a store with 8 MiB memtables, so that a few tens of MB
+// of writes make tables.
+func openSmall(t *testing.T) *Badger {
+	t.Helper()
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), NoSync: true, MemTableSize: 8 << 20, MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func set(t *testing.T, b *Badger, key, v string) {
+	t.Helper()
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte(key), []byte(v)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadgerDiscardFollowsCommits: without a reopen, each Update gives
+// badger a discard mark up to its own commit once nothing older is read
+// (compaction then drops the versions it replaced; TestBadgerVersions-
+// AcrossReopen sees that happen).
+func TestBadgerDiscardFollowsCommits(t *testing.T) {
+	b := openSmall(t)
+	for i := range 5 {
+		set(t, b, "k", fmt.Sprint(i))
+		b.vs.mu.Lock()
+		d, done := b.vs.discard, b.vs.done
+		b.vs.mu.Unlock()
+		if d != done || done == 0 {
+			t.Fatalf("after commit %d the discard mark is %d, want %d", i, d, done)
+		}
+	}
+}
+
+// TestBadgerDiscardKeepsLiveReader: a View open across overwrites and a
+// compaction still reads the version it started with.
+func TestBadgerDiscardKeepsLiveReader(t *testing.T) {
+	b := openSmall(t)
+	set(t, b, "k", "old")
+	started, proceed, res := make(chan struct{}), make(chan struct{}), make(chan string)
+	go b.View(func(r Reader) error {
+		close(started)
+		<-proceed
+		v, err := r.Get([]byte("k"))
+		res <- fmt.Sprint(string(v), " ", err)
+		return nil
+	})
+	<-started
+	for i := range 5 {
+		set(t, b, "k", fmt.Sprint(i))
+	}
+	fillTables(t, b)
+	if err := b.db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	close(proceed)
+	if got := <-res; got != "old <nil>" {
+		t.Errorf("a View open across the compaction read %q, want old", got)
+	}
+}
+
+// TestBadgerBackupManaged: a backup of an empty store is empty, and one of
+// a store with data restores it.
+func TestBadgerBackupManaged(t *testing.T) {
+	key := make([]byte, 32)
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), EncryptionKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var buf bytes.Buffer
+	if v, err := b.Backup(&buf); err != nil || v != 0 || buf.Len() != 0 {
+		t.Fatalf("empty backup: version %d, %d bytes, %v", v, buf.Len(), err)
+	}
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Backup(&buf); err != nil || buf.Len() == 0 {
+		t.Fatalf("backup: %d bytes, %v", buf.Len(), err)
+	}
+	dir := t.TempDir()
+	if err := RestoreBadger(dir, key, &buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Update(func(tx Tx) error { return tx.Set([]byte("k2"), []byte("v2")) }); err != nil {
+		t.Fatal(err)
+	}
+	err = r.View(func(rd Reader) error {
+		for k, want := range map[string]string{"k": "v", "k2": "v2"} {
+			got, err := rd.Get([]byte(k))
+			if err != nil || string(got) != want {
+				return fmt.Errorf("restored %s = %q, %v; want %q", k, got, err, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 }
 
 // TestBadgerUpdatePanicReleases: an Update whose function panics does not
@@ -208,7 +365,7 @@ func TestBadgerUpdatePanicReleases(t *testing.T) {
 	b.vs.mu.Lock()
 	n, done := len(b.vs.readers), b.vs.done
 	b.vs.mu.Unlock()
-	if n != 0 || b.vs.discard() != done {
-		t.Errorf("%d reads still registered, discard %d, done %d", n, b.vs.discard(), done)
+	if n != 0 || b.vs.oldest() != done {
+		t.Errorf("%d reads still registered, discard %d, done %d", n, b.vs.oldest(), done)
 	}
 }
