@@ -251,7 +251,10 @@ func (b *Badger) Update(fn func(Tx) error) error {
 		// would wait for it: a panic in badger becomes this commit's error.
 		defer func() {
 			if r := recover(); r != nil {
-				done <- fmt.Errorf("store: commit: %v", r)
+				select {
+				case done <- fmt.Errorf("store: commit: %v", r):
+				default: // the callback has already answered
+				}
 			}
 		}()
 		if err := txn.CommitAt(ts, func(err error) { done <- err }); err != nil {
