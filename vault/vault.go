@@ -73,6 +73,10 @@ type Options struct {
 	Store func(store.Store) store.Store
 	// ReadOnly opens the store for offline inspection; writes fail.
 	ReadOnly bool
+	// IndexCacheBytes bounds the store's cache of decrypted table indexes
+	// (0: sized to the store when it opens; see store.BadgerOptions). A
+	// process that will grow the store a great deal sets it (pvault gen).
+	IndexCacheBytes int64
 	// Calendar holds holidays and make-up working days (default: weekends
 	// only, China Standard Time).
 	Calendar *Calendar
@@ -245,10 +249,11 @@ func Open(dir string, opts Options) (*Vault, error) {
 		return nil, err
 	}
 	bs, err := store.OpenBadger(store.BadgerOptions{
-		Dir:           filepath.Join(dir, StoreDir),
-		EncryptionKey: k.StorageKey,
-		Logger:        opts.Logger,
-		ReadOnly:      opts.ReadOnly,
+		Dir:            filepath.Join(dir, StoreDir),
+		EncryptionKey:  k.StorageKey,
+		Logger:         opts.Logger,
+		ReadOnly:       opts.ReadOnly,
+		IndexCacheSize: opts.IndexCacheBytes,
 	})
 	if errors.Is(err, store.ErrBadKey) {
 		return nil, fmt.Errorf("%w: the keyring does not open the store", ErrWrongKey)

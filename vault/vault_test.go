@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -1374,5 +1375,22 @@ func TestListNonPositiveLimit(t *testing.T) {
 			}()
 			_, _, _ = v.List(v.Subject(admin), []string{policy.ScopeAll}, Query{Limit: limit}, func(*Meta) bool { return true })
 		}()
+	}
+}
+
+// TestOpenIndexCacheBytes: the index cache asked for is the store's, as the
+// "store opened" line reports (the default sizes it to the small store).
+func TestOpenIndexCacheBytes(t *testing.T) {
+	dir := initVault(t, InitOptions{})
+	for _, tt := range []struct {
+		ask  int64
+		want string
+	}{{0, "index_cache_mib=32"}, {200 << 20, "index_cache_mib=200"}} {
+		var buf bytes.Buffer
+		v := openVault(t, dir, Options{IndexCacheBytes: tt.ask, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		if !strings.Contains(buf.String(), tt.want) {
+			t.Errorf("IndexCacheBytes %d: log %q, want %s", tt.ask, buf.String(), tt.want)
+		}
+		v.Close()
 	}
 }

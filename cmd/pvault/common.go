@@ -119,6 +119,11 @@ func addVaultFlags(fs *flag.FlagSet) vaultFlags {
 // errors. It opens read-write: badger replays what a crash left before it
 // can read, and its directory lock keeps a running server out.
 func (f vaultFlags) open(cmd string, getenv env) (*vault.Vault, error) {
+	return f.openWith(cmd, getenv, nil)
+}
+
+// openWith is open with adjust applied to the vault's options.
+func (f vaultFlags) openWith(cmd string, getenv env, adjust func(*vault.Options)) (*vault.Vault, error) {
 	dir := orEnv(*f.data, "PVAULT_DATA", getenv, "")
 	if dir == "" {
 		return nil, fmt.Errorf("%s: --data DIR is required", cmd)
@@ -127,5 +132,9 @@ func (f vaultFlags) open(cmd string, getenv env) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openVaultWith(dir, vaultOptions(pass))
+	opts := vaultOptions(pass)
+	if adjust != nil {
+		adjust(&opts)
+	}
+	return openVaultWith(dir, opts)
 }
