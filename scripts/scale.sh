@@ -5,9 +5,9 @@
 #   scripts/scale.sh [N]
 # It takes a while and needs a few GB of disk; it is not part of CI. Every
 # petition goes through intake analysis, sealing and a synced commit: on a
-# 2-core machine the fill starts near 600/s, holds 180-200/s from 500,000
-# and about 160/s from 736,000 to 1,000,000 (see docs/PERFORMANCE.md), so
-# 1,000,000 takes 1.5-2 hours and 7 GB.
+# 2-core machine the fill starts near 900/s and held 362/s from 433,000 to
+# 1,000,000 (see docs/PERFORMANCE.md), so 1,000,000 takes about an hour
+# and 7 GB.
 #   DATA=DIR scripts/scale.sh
 #     measures an existing vault filled earlier (its admin password must be
 #     the one below); the directory is kept.
