@@ -80,12 +80,14 @@ var (
 	descCPAge    = prometheus.NewDesc("pvault_audit_checkpoint_age_seconds", "Seconds since the latest audit checkpoint was signed.", nil, nil)
 	descLogSize  = prometheus.NewDesc("pvault_audit_entries", "Entries in the audit log.", nil, nil)
 	descStore    = prometheus.NewDesc("pvault_store_bytes", "Bytes of the store's files on disk.", nil, nil)
+	descIndex    = prometheus.NewDesc("pvault_store_index_bytes", "Bytes of the store's table indexes (block offsets and bloom filters).", nil, nil)
+	descIxCache  = prometheus.NewDesc("pvault_store_index_cache_bytes", "Size of the cache of decrypted table indexes, set when the vault opens; restart the vault when pvault_store_index_bytes outgrows it.", nil, nil)
 	descSealed   = prometheus.NewDesc("pvault_sealed", "1 while the vault is sealed, else 0.", nil, nil)
 	descAuditBad = prometheus.NewDesc("pvault_audit_healthy", "1 while the audit log records, 0 when it fails closed.", nil, nil)
 )
 
 func (c *vaultCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAlerts, descCPAge, descLogSize, descStore, descSealed, descAuditBad} {
+	for _, d := range []*prometheus.Desc{descAlerts, descCPAge, descLogSize, descStore, descIndex, descIxCache, descSealed, descAuditBad} {
 		ch <- d
 	}
 }
@@ -101,6 +103,9 @@ func (c *vaultCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descLogSize, prometheus.GaugeValue, float64(c.v.Log().Head().Size))
 	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(c.v.Store().Size()))
+	ts := c.v.TableStats()
+	ch <- prometheus.MustNewConstMetric(descIndex, prometheus.GaugeValue, float64(ts.IndexBytes))
+	ch <- prometheus.MustNewConstMetric(descIxCache, prometheus.GaugeValue, float64(ts.IndexCache))
 	ch <- prometheus.MustNewConstMetric(descSealed, prometheus.GaugeValue, 0)
 	healthy := 0.0
 	if c.v.Log().Healthy() {

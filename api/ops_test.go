@@ -1042,10 +1042,13 @@ func TestOpsMetrics(t *testing.T) {
 	if got := opFind(ms, "pvault_audit_batch_entries_sum", nil); len(got) != 1 || got[0].value < 10 {
 		t.Errorf("pvault_audit_batch_entries_sum: %v, want the entries committed", got)
 	}
-	for _, name := range []string{"pvault_audit_checkpoint_age_seconds", "pvault_store_bytes"} {
+	for _, name := range []string{"pvault_audit_checkpoint_age_seconds", "pvault_store_bytes", "pvault_store_index_bytes"} {
 		if got := opFind(ms, name, nil); len(got) != 1 || got[0].value < 0 {
 			t.Errorf("%s: %v", name, got)
 		}
+	}
+	if got := opFind(ms, "pvault_store_index_cache_bytes", nil); len(got) != 1 || got[0].value != 32<<20 {
+		t.Errorf("pvault_store_index_cache_bytes: %v, want the 32 MiB a small store opens with", got)
 	}
 	if got := opFind(ms, "pvault_sealed", nil); len(got) != 1 || got[0].value != 0 {
 		t.Errorf("pvault_sealed: %v, want 0", got)

@@ -103,6 +103,8 @@ type Vault struct {
 	presence presence
 	ids      idGen
 	logger   *slog.Logger
+	// tables reports the store's tables and index cache.
+	tables func() store.TableStats
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
@@ -283,6 +285,7 @@ func Open(dir string, opts Options) (*Vault, error) {
 		signingKey: k.signingKey(),
 		cal:        opts.Calendar,
 		rules:      opts.Deadlines.withDefaults(),
+		tables:     bs.TableStats,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -340,6 +343,12 @@ func (v *Vault) Log() *audit.Log { return v.log }
 
 // Store is the vault's store (for offline tools and tests).
 func (v *Vault) Store() store.Store { return v.st }
+
+// TableStats reports the store's tables and the index cache that holds
+// their decrypted indexes. The cache is sized when the vault opens; when
+// the indexes outgrow it (a vault that grew a great deal while it ran),
+// lookups decrypt indexes again and slow down until the vault restarts.
+func (v *Vault) TableStats() store.TableStats { return v.tables() }
 
 // Hasher computes the vault's keyed hashes.
 func (v *Vault) Hasher() *Hasher { return v.hasher }
