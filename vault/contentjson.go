@@ -145,10 +145,7 @@ func rawString(b []byte, i int) ([]byte, int, bool) {
 		return nil, i, false
 	}
 	for j := i + 1; j < len(b); j++ {
-		for j < len(b) && !rawSpecial[b[j]] {
-			j++
-		}
-		if j == len(b) {
+		if j = skipOrdinary(b, j, &rawSpecial); j == len(b) {
 			break
 		}
 		switch c := b[j]; {
@@ -202,6 +199,15 @@ var endSpecial = func() (t [256]bool) {
 	return t
 }()
 
+// skipOrdinary returns the index of the first byte from b[j] on that
+// special marks, or len(b).
+func skipOrdinary(b []byte, j int, special *[256]bool) int {
+	for j < len(b) && !special[b[j]] {
+		j++
+	}
+	return j
+}
+
 // jsonEscape is the \u escape encoding/json writes for r, or "" when it
 // writes r otherwise.
 func jsonEscape(r rune) string {
@@ -228,10 +234,7 @@ func skipSpace(b []byte, i int) int {
 func stringEnd(b []byte, i int) (int, bool) {
 	esc := false
 	for j := i + 1; j < len(b); j++ {
-		for j < len(b) && !endSpecial[b[j]] {
-			j++
-		}
-		if j == len(b) {
+		if j = skipOrdinary(b, j, &endSpecial); j == len(b) {
 			break
 		}
 		switch c := b[j]; {

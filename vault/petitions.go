@@ -453,26 +453,23 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 // OpenContent decrypts a petition's content. It returns an error wrapping
 // ErrCorrupt when the envelope fails to open.
 func (v *Vault) OpenContent(id string) (*Content, error) {
-	pt, err := v.openContentBytes(id)
-	if err != nil {
-		return nil, err
-	}
-	c, err := unmarshalContent(pt)
-	if err != nil {
-		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
-	}
-	return c, nil
+	return v.openContentWith(id, unmarshalContent)
 }
 
 // OpenContentRaw is OpenContent with the title, content and requests kept
 // in c.Raw as the JSON strings the record holds, for a response that copies
 // them; a record it cannot read so is decoded as by OpenContent (Raw nil).
 func (v *Vault) OpenContentRaw(id string) (*Content, error) {
+	return v.openContentWith(id, DecodeContentRaw)
+}
+
+// openContentWith opens a petition's content and decodes it with decode.
+func (v *Vault) openContentWith(id string, decode func([]byte) (*Content, error)) (*Content, error) {
 	pt, err := v.openContentBytes(id)
 	if err != nil {
 		return nil, err
 	}
-	c, err := DecodeContentRaw(pt)
+	c, err := decode(pt)
 	if err != nil {
 		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
 	}
