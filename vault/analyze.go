@@ -262,16 +262,16 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 			var ids []string
 			var marked bool
 			var err error
-			if v.buckets.begin(b, key) {
+			if reg := v.buckets.begin(b, key); reg != nil {
 				// Loaded into the cache from a snapshot taken after begin.
 				err = v.st.View(func(r store.Reader) error {
 					ids, marked, err = bucketIDs(r, prefix)
 					return err
 				})
 				if err != nil || !marked {
-					v.buckets.abandon(b, key) // only marked buckets are cached
+					v.buckets.abandon(b, key, reg) // only marked buckets are cached
 				} else {
-					v.buckets.finish(b, key, ids)
+					v.buckets.finish(b, key, reg, ids)
 				}
 			} else {
 				ids, marked, err = bucketIDs(r, prefix)

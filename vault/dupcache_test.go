@@ -21,8 +21,9 @@ func TestBucketCache(t *testing.T) {
 	if _, ok := bcIDs(&c, 1, 7); ok {
 		t.Fatal("lookup in an empty cache")
 	}
-	if !c.begin(1, 7) || c.begin(1, 7) {
-		t.Fatal("begin: want true once, then false while loading")
+	reg := c.begin(1, 7)
+	if reg == nil || c.begin(1, 7) != nil {
+		t.Fatal("begin: want a registration once, then none while loading")
 	}
 	if _, ok := bcIDs(&c, 1, 7); ok {
 		t.Error("a bucket being loaded answered a lookup")
@@ -33,7 +34,7 @@ func TestBucketCache(t *testing.T) {
 	bands[1] = 7
 	c.add(&bands, "c")
 	c.add(&bands, "d")
-	c.finish(1, 7, []string{"c", "b", "a"}) // newest first, as the store reads
+	c.finish(1, 7, reg, []string{"c", "b", "a"}) // newest first, as the store reads
 	ids, ok := bcIDs(&c, 1, 7)
 	if !ok || !slices.Equal(ids, []string{"d", "c", "b", "a"}) {
 		t.Fatalf("after finish %v %v, want [d c b a]", ids, ok)
@@ -51,24 +52,91 @@ func TestBucketCache(t *testing.T) {
 		t.Errorf("after %d adds: %d ids, %v … %v", maxPerBand, len(ids), ids[0], ids[len(ids)-1])
 	}
 	// A failed load is forgotten and can be retried.
-	if !c.begin(2, 9) {
+	reg = c.begin(2, 9)
+	if reg == nil {
 		t.Fatal("begin 2/9")
 	}
-	c.abandon(2, 9)
-	if _, ok := bcIDs(&c, 2, 9); ok || !c.begin(2, 9) {
+	c.abandon(2, 9, reg)
+	if _, ok := bcIDs(&c, 2, 9); ok {
 		t.Error("abandoned load still registered")
 	}
-	// A full cache is emptied; a load it dropped finishes without effect.
-	for i := range maxCachedBuckets {
-		c.begin(3, uint64(i))
+	old := c.begin(2, 9)
+	if old == nil {
+		t.Fatal("abandoned load cannot be begun again")
 	}
-	c.finish(2, 9, []string{"x"})
-	if _, ok := bcIDs(&c, 1, 7); ok {
-		t.Error("cache not emptied when full")
+	// A full cache drops a quarter of its buckets, at random.
+	for i := range maxCachedBuckets - len(c.m) {
+		c.finish(3, uint64(i), c.begin(3, uint64(i)), []string{"x"})
 	}
+	if len(c.m) != maxCachedBuckets {
+		t.Fatalf("%d buckets cached, want %d", len(c.m), maxCachedBuckets)
+	}
+	c.begin(4, 0)
+	if n := len(c.m); n != maxCachedBuckets-maxCachedBuckets/4+1 {
+		t.Errorf("%d buckets after the cache filled, want %d", n, maxCachedBuckets-maxCachedBuckets/4+1)
+	}
+	// A load whose registration was dropped, and begun again by another
+	// lookup, does not complete the newer registration: adds may have gone
+	// to the dropped one.
+	for c.m[bucketID{2, 9}] == old {
+		for i := range maxCachedBuckets - len(c.m) {
+			c.begin(5, uint64(len(c.m)+i))
+		}
+		c.begin(6, uint64(len(c.m)))
+	}
+	newer := c.begin(2, 9)
+	c.finish(2, 9, old, []string{"x"})
 	if _, ok := bcIDs(&c, 2, 9); ok {
-		t.Error("a load begun before the cache was emptied was kept")
+		t.Error("a dropped load completed a newer registration")
 	}
+	c.finish(2, 9, newer, []string{"y"})
+	if ids, ok := bcIDs(&c, 2, 9); !ok || !slices.Equal(ids, []string{"y"}) {
+		t.Errorf("newer registration: %v %v", ids, ok)
+	}
+	checkCount(t, &c)
+}
+
+// checkCount checks the cache's count of the ids it holds.
+func checkCount(t *testing.T, c *bucketCache) {
+	t.Helper()
+	n := 0
+	for _, b := range c.m {
+		n += len(b.ids)
+	}
+	if n != c.n {
+		t.Errorf("cache counts %d ids, holds %d", c.n, n)
+	}
+}
+
+// TestBucketCacheIDBound: full buckets fill the cache's id budget before
+// its bucket count, and it then drops buckets too.
+func TestBucketCacheIDBound(t *testing.T) {
+	var c bucketCache
+	full := make([]string, maxPerBand)
+	for i := range full {
+		full[i] = fmt.Sprintf("id%02d", i)
+	}
+	var bands [analysis.Bands]uint64
+	for i := 0; c.n < maxCachedIDs; i++ {
+		c.finish(0, uint64(i), c.begin(0, uint64(i)), full)
+		bands[0] = uint64(i)
+		c.add(&bands, "new") // trims the oldest: the count stays
+	}
+	checkCount(t, &c)
+	before := len(c.m)
+	if before >= maxCachedBuckets {
+		t.Fatalf("%d buckets: the id budget was not reached first", before)
+	}
+	c.begin(1, 0)
+	if len(c.m) != before-before/4+1 {
+		t.Errorf("%d buckets after the id budget was reached, want %d", len(c.m), before-before/4+1)
+	}
+	if c.n >= maxCachedIDs {
+		t.Errorf("still %d ids", c.n)
+	}
+	checkCount(t, &c)
+	c.abandon(1, 0, c.m[bucketID{1, 0}])
+	checkCount(t, &c)
 }
 
 // TestBucketCacheConcurrentCreates: petitions on the same matter created
