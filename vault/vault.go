@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,8 @@ type Vault struct {
 	logger   *slog.Logger
 	// tables reports the store's tables and index cache.
 	tables func() store.TableStats
+	// releaseTables hands back the pages of the store's table files.
+	releaseTables func() int64
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
@@ -286,6 +289,8 @@ func Open(dir string, opts Options) (*Vault, error) {
 		cal:        opts.Calendar,
 		rules:      opts.Deadlines.withDefaults(),
 		tables:     bs.TableStats,
+
+		releaseTables: bs.ReleaseTablePages,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -349,6 +354,17 @@ func (v *Vault) Store() store.Store { return v.st }
 // the indexes outgrow it (a vault that grew a great deal while it ran),
 // lookups decrypt indexes again and slow down until the vault restarts.
 func (v *Vault) TableStats() store.TableStats { return v.tables() }
+
+// ReleaseMemory hands back to the kernel what opening the vault used and
+// no longer needs: the pages of the table files read for their indexes
+// (see store.Badger.ReleaseTablePages) and the garbage of the Go heap. A
+// server calls it once, after opening. It returns the bytes of table
+// mappings advised.
+func (v *Vault) ReleaseMemory() int64 {
+	n := v.releaseTables()
+	debug.FreeOSMemory()
+	return n
+}
 
 // Hasher computes the vault's keyed hashes.
 func (v *Vault) Hasher() *Hasher { return v.hasher }

@@ -202,6 +202,15 @@ func (b *Badger) TableStats() TableStats {
 	return st
 }
 
+// ReleaseTablePages hands the kernel back the pages of the table files that
+// opening the store read: badger reads every table's index through its
+// memory map and keeps it, decrypted, in the index cache, so those pages
+// are not read again, yet they stay mapped and count in the process's
+// resident memory (250 MB at a million petitions). Pages read later come
+// back on demand. It returns the bytes of the mappings advised; it does
+// nothing where the kernel cannot be asked (not Linux).
+func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
+
 // View implements Store. It reads the newest version every commit up to
 // which has finished, without waiting for the commits in flight.
 func (b *Badger) View(fn func(Reader) error) error {

@@ -1,0 +1,72 @@
+//go:build linux
+
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// madvPageout is MADV_PAGEOUT (Linux 5.4): reclaim the pages of a range.
+// Unlike MADV_DONTNEED it never changes what the range holds: should badger
+// unmap a table between the read of the maps and the advice, and the
+// addresses hold something else by then, that is only paged out (or left
+// alone, without swap), never lost.
+const madvPageout = 21
+
+// pageOutTables asks the kernel to reclaim the pages of dir's table files
+// that are mapped into this process, and returns the bytes of the ranges
+// advised.
+func pageOutTables(dir string) int64 {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return 0
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	prefix := []byte(abs + string(filepath.Separator))
+	var n int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		start, end, path, ok := parseMapsLine(sc.Bytes())
+		if !ok || !bytes.HasPrefix(path, prefix) || !bytes.HasSuffix(path, []byte(".sst")) {
+			continue
+		}
+		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, madvPageout); errno == 0 {
+			n += int64(end - start)
+		}
+	}
+	return n
+}
+
+// parseMapsLine reads the address range and path of a line of
+// /proc/self/maps: "start-end perms offset dev inode [path]"; the path of
+// an anonymous mapping is nil.
+func parseMapsLine(line []byte) (start, end uintptr, path []byte, ok bool) {
+	fields := bytes.Fields(line)
+	if len(fields) < 5 {
+		return 0, 0, nil, false
+	}
+	lo, hi, found := bytes.Cut(fields[0], []byte("-"))
+	if !found {
+		return 0, 0, nil, false
+	}
+	s, err1 := strconv.ParseUint(string(lo), 16, 64)
+	e, err2 := strconv.ParseUint(string(hi), 16, 64)
+	if err1 != nil || err2 != nil || e <= s {
+		return 0, 0, nil, false
+	}
+	if len(fields) == 5 {
+		return uintptr(s), uintptr(e), nil, true // anonymous
+	}
+	// The path is the rest of the line after the inode; it may hold spaces.
+	i := bytes.Index(line, fields[5])
+	return uintptr(s), uintptr(e), line[i:], true
+}

@@ -1,0 +1,126 @@
+//go:build linux
+
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// tableRSS is the resident bytes of dir's table files mapped into this
+// process, from /proc/self/smaps.
+func tableRSS(t *testing.T, dir string) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skip("no /proc/self/smaps")
+	}
+	defer f.Close()
+	abs, _ := filepath.Abs(dir)
+	var n int64
+	inTable := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if _, _, path, ok := parseMapsLine(line); ok {
+			inTable = bytes.HasPrefix(path, []byte(abs+"/")) && bytes.HasSuffix(path, []byte(".sst"))
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && inTable {
+			kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
+			if err != nil {
+				t.Fatalf("smaps line %q: %v", line, err)
+			}
+			n += kb << 10
+		}
+	}
+	return n
+}
+
+// TestReleaseTablePages: the pages of the table files that opening an
+// encrypted store read (every table's index) leave the process's resident
+// set when released, and the store still reads every key.
+func TestReleaseTablePages(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{7}, 32)
+	open := func() *Badger {
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	const n = 20000
+	for batch := range 4 {
+		err := b.Update(func(tx Tx) error {
+			for i := range n / 4 {
+				k := fmt.Sprintf("k/%08d", batch*n/4+i)
+				if err := tx.Set([]byte(k), bytes.Repeat([]byte(k), 8)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil { // flushes the memtable into a table
+		t.Fatal(err)
+	}
+	b = open()
+	defer b.Close()
+	before := tableRSS(t, filepath.Join(dir))
+	if before == 0 {
+		t.Fatal("no table pages resident after open: nothing to test")
+	}
+	if adv := b.ReleaseTablePages(); adv < before {
+		t.Errorf("advised %d bytes of mappings, fewer than the %d resident", adv, before)
+	}
+	if after := tableRSS(t, dir); after >= before {
+		t.Errorf("table pages resident: %d before, %d after release", before, after)
+	}
+	err := b.View(func(r Reader) error {
+		for i := 0; i < n; i += 997 {
+			k := fmt.Sprintf("k/%08d", i)
+			v, err := r.Get([]byte(k))
+			if err != nil || !bytes.Equal(v, bytes.Repeat([]byte(k), 8)) {
+				return fmt.Errorf("%s after release: %q, %v", k, v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func TestParseMapsLine(t *testing.T) {
+	for _, c := range []struct {
+		line       string
+		start, end uintptr
+		path       string
+		ok         bool
+	}{
+		{"7f0a1c000000-7f0a1c400000 r--s 00000000 08:01 1234 /data/store/000001.sst", 0x7f0a1c000000, 0x7f0a1c400000, "/data/store/000001.sst", true},
+		{"7f0a1c000000-7f0a1c400000 r--s 00000000 08:01 1234 /data/my store/000001.sst", 0x7f0a1c000000, 0x7f0a1c400000, "/data/my store/000001.sst", true},
+		{"7f0a1c000000-7f0a1c400000 rw-p 00000000 00:00 0 ", 0x7f0a1c000000, 0x7f0a1c400000, "", true},
+		{"7f0a1c000000-7f0a1c400000 rw-p 00000000 00:00 0", 0x7f0a1c000000, 0x7f0a1c400000, "", true},
+		{"7f0a1c000000-7f0a1c400000 rw-p 00000000 00:00", 0, 0, "", false},
+		{"Rss:                 123 kB", 0, 0, "", false},
+		{"zz-7f0a1c400000 r--s 00000000 08:01 1234 /a.sst", 0, 0, "", false},
+		{"7f0a1c400000-7f0a1c000000 r--s 00000000 08:01 1234 /a.sst", 0, 0, "", false},
+		{"", 0, 0, "", false},
+	} {
+		s, e, p, ok := parseMapsLine([]byte(c.line))
+		if ok != c.ok || ok && (s != c.start || e != c.end || string(p) != c.path) {
+			t.Errorf("%q: %x %x %q %v", c.line, s, e, p, ok)
+		}
+	}
+}
