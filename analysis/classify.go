@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -52,6 +53,8 @@ type Model struct {
 	IDF map[uint32]float32
 	// Digest identifies the training documents and options (see DocsDigest).
 	Digest string
+
+	joint atomic.Pointer[joint] // see PairRisk
 }
 
 // TrainOptions tune training; the zero value means the defaults.
@@ -412,6 +415,9 @@ type Features struct {
 	w    float32
 	bits uint
 	maxN int
+	// paired holds the risk model's scores when a paired model's
+	// prediction has worked them out (see PairRisk).
+	paired *pairedScores
 }
 
 // Featurize computes the features of text in m's feature space.
@@ -427,7 +433,15 @@ func (m *Model) Fits(f *Features) bool { return f != nil && f.bits == m.Bits && 
 func (m *Model) PredictFeatures(ft *Features) Prediction {
 	f, w := ft.f, ft.w
 	p := make([]float64, len(m.Labels))
-	m.scores(f, m.values(f, w), p)
+	switch {
+	case m.joint.Load() != nil && m.Fits(ft):
+		j := m.joint.Load()
+		ft.paired = &pairedScores{risk: j.risk, z: m.jointScores(j, ft, p)}
+	case ft.paired != nil && ft.paired.risk == m:
+		copy(p, ft.paired.z)
+	default:
+		m.scores(f, m.values(f, w), p)
+	}
 	softmax(p, m.Temperature)
 	best := 0
 	for c := range p {

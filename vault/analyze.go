@@ -45,6 +45,7 @@ func (v *Vault) initAnalysis() error {
 			return err
 		}
 	}
+	m.PairRisk() // intake scores both models in one pass where they can share it
 	v.model.Store(m)
 	if v.opts.ReadOnly {
 		return nil
@@ -442,6 +443,7 @@ func (v *Vault) Retrain() (int, error) {
 	if err := writeFileSync(filepath.Join(v.dir, ModelFile), sealed, 0o600); err != nil {
 		return 0, err
 	}
+	m.PairRisk()
 	v.model.Store(m)
 	return len(corr), nil
 }
