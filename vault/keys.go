@@ -307,7 +307,7 @@ func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
 	if len(payload) < payloadNonceSize+chacha20poly1305.Overhead || len(payload) > payloadNonceSize+payloadChunkSize+chacha20poly1305.Overhead {
 		return nil, false, nil
 	}
-	fileKey, err := age.DecryptHeader(hdr, ids...)
+	fileKey, err := decryptHeader(hdr, ids)
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
