@@ -2,12 +2,9 @@ package vault
 
 import (
 	"bytes"
-	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"slices"
 
 	"filippo.io/age"
@@ -67,13 +64,8 @@ func decryptHeader(hdr []byte, ids []age.Identity) ([]byte, error) {
 		}
 		return nil, e
 	}
-	key, err := hkdf.Key(sha256.New, fileKey, nil, "header", 32)
-	if err != nil {
-		return nil, fmt.Errorf("failed to compute header MAC: %v", err)
-	}
-	h := hmac.New(sha256.New, key)
-	h.Write(macInput)
-	if !hmac.Equal(h.Sum(nil), mac) {
+	key := hkdfKey(fileKey, nil, "header")
+	if sum := hmacSum(key[:], macInput); !hmac.Equal(sum[:], mac) {
 		return nil, errors.New("bad header MAC")
 	}
 	return fileKey, nil

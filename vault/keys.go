@@ -311,11 +311,8 @@ func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	key := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, fileKey, payload[:payloadNonceSize], []byte("payload")), key); err != nil {
-		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	aead, err := chacha20poly1305.New(key)
+	key := hkdfKey(fileKey, payload[:payloadNonceSize], "payload")
+	aead, err := chacha20poly1305.New(key[:])
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
