@@ -527,24 +527,33 @@ func sentenceFeatures(s string, bits uint, maxN int, buf []uint32) []uint32 {
 }
 
 // hashNgrams appends to buf the feature bucket of every n-gram of text:
-// FNV-1a over the UTF-8 bytes of the n-gram, then its length.
+// FNV-1a over the UTF-8 bytes of the n-gram, then its length. The n-grams
+// starting at a rune are its prefixes, so each extends the hash state of
+// the one before instead of hashing from the start (hashNgramsRef is the
+// plain definition; TestHashNgrams compares them).
 func hashNgrams(text string, bits uint, maxN int, buf []uint32) []uint32 {
 	mask := uint32(1)<<bits - 1
-	var b [utf8.UTFMax]byte
-	ngrams(Normalize(text), maxN, func(g []rune) {
-		h := uint32(2166136261)
-		for _, r := range g {
-			n := utf8.EncodeRune(b[:], r)
-			for _, c := range b[:n] {
-				h ^= uint32(c)
-				h *= 16777619
+	contentRuns(Normalize(text), func(run []rune) {
+		for i := range run {
+			h := uint32(2166136261)
+			for n := 1; n <= maxN && i+n <= len(run); n++ {
+				h = fnvRune(h, run[i+n-1])
+				f := (h ^ uint32(byte(n))) * 16777619
+				buf = append(buf, f&mask)
 			}
 		}
-		h ^= uint32(byte(len(g)))
-		h *= 16777619
-		buf = append(buf, h&mask)
 	})
 	return buf
+}
+
+// fnvRune feeds the UTF-8 bytes of r to the FNV-1a state h.
+func fnvRune(h uint32, r rune) uint32 {
+	var b [utf8.UTFMax]byte
+	for _, c := range b[:utf8.EncodeRune(b[:], r)] {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
 
 // modelFile is the serialised form: only non-zero buckets.

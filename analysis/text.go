@@ -41,25 +41,26 @@ func Normalize(s string) []rune {
 // isContent reports whether a rune carries meaning for n-grams (letters,
 // digits, CJK); punctuation splits n-grams.
 func isContent(r rune) bool {
+	switch {
+	case r >= 0x4E00 && r <= 0x9FFF: // CJK Unified Ideographs: all letters
+		return true
+	case r < 0x80:
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
-// ngrams calls fn with every character n-gram (1 ≤ n ≤ maxN) of the runs of
-// content characters in text, digits folded to '0' so amounts and dates
-// generalise.
-func ngrams(text []rune, maxN int, fn func(g []rune)) {
+// contentRuns calls fn with every run of content characters in text,
+// digits folded to '0' so amounts and dates generalise: the n-grams of the
+// runs are the features (hashNgrams). fn must not keep run.
+func contentRuns(text []rune, fn func(run []rune)) {
 	run := make([]rune, 0, 64)
-	flush := func() {
-		for i := range run {
-			for n := 1; n <= maxN && i+n <= len(run); n++ {
-				fn(run[i : i+n])
-			}
-		}
-		run = run[:0]
-	}
 	for _, r := range text {
 		if !isContent(r) {
-			flush()
+			if len(run) > 0 {
+				fn(run)
+				run = run[:0]
+			}
 			continue
 		}
 		if unicode.IsDigit(r) {
@@ -67,7 +68,9 @@ func ngrams(text []rune, maxN int, fn func(g []rune)) {
 		}
 		run = append(run, r)
 	}
-	flush()
+	if len(run) > 0 {
+		fn(run)
+	}
 }
 
 // JoinText is the text analysed for a petition: title, content and requests.
