@@ -65,7 +65,7 @@ func (s *Shingler) Sign(text string) Signature {
 		sig[i] = ^uint32(0)
 	}
 	var in, out [16]byte
-	seen := make(map[uint64]struct{}, 256)
+	xs := make([]uint64, 0, 1024)
 	runes := Normalize(text)
 	prev := rune(-1)
 	for _, r := range runes {
@@ -81,16 +81,18 @@ func (s *Shingler) Sign(text string) Signature {
 		binary.LittleEndian.PutUint32(in[4:], uint32(r))
 		prev = r
 		s.block.Encrypt(out[:], in[:])
-		x := binary.LittleEndian.Uint64(out[:8])
-		if _, dup := seen[x]; dup {
-			continue
+		// Repeats stay: a minimum does not change, and looking each
+		// shingle up in a set cost more than the repeats do.
+		xs = append(xs, binary.LittleEndian.Uint64(out[:8]))
+	}
+	// Permutation by permutation over the shingles: the
+	// permutation's constants and the running minimum stay in registers.
+	for i := range sig {
+		a, b, m := permA[i], permB[i], sig[i]
+		for _, x := range xs {
+			m = min(m, uint32((a*x+b)>>32))
 		}
-		seen[x] = struct{}{}
-		for i := range sig {
-			if v := uint32((permA[i]*x + permB[i]) >> 32); v < sig[i] {
-				sig[i] = v
-			}
-		}
+		sig[i] = m
 	}
 	return sig
 }
