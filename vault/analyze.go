@@ -182,9 +182,9 @@ func bucketIDs(r store.Reader, prefix []byte) (ids []string, marked bool, err er
 }
 
 // analyze classifies the petition, finds its duplicates and scores its risk,
-// setting m's fields, and returns the index writes and the petition's LSH
-// bands (for v.buckets.add once they are committed).
-func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint64, error) {
+// setting m's fields, and returns the index writes, the petition's LSH
+// bands and its signature (for v.buckets and v.sigs once committed).
+func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint64, *analysis.Signature, error) {
 	model := v.Model()
 	feat := model.Featurize(text)
 	pred := model.PredictFeatures(feat)
@@ -205,13 +205,20 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 				return nil
 			}
 			seen[id] = true
-			b, err := r.Get(sigKey(id))
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
+			other, ok := v.sigs.get(id)
+			if !ok {
+				b, err := r.Get(sigKey(id))
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if s, parsed := analysis.ParseSignature(b); parsed {
+					other, ok = &s, true
+					v.sigs.put(id, other)
+				}
 			}
 			sim := 0.0
-			if other, ok := analysis.ParseSignature(b); ok {
-				sim = analysis.Similarity(&sig, &other)
+			if ok {
+				sim = analysis.Similarity(&sig, other)
 			}
 			if sim >= analysis.DupThreshold || force {
 				cands = append(cands, cand{id, math.Round(sim*1000) / 1000})
@@ -341,7 +348,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m.Duplicates = make([]Duplicate, 0, len(cands))
 	for _, c := range cands {
@@ -356,7 +363,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 		}
 		ops = append(ops, store.Put(dupKey(b, key, m.ID), nil))
 	}
-	return ops, &bands, nil
+	return ops, &bands, &sig, nil
 }
 
 // Correction is an officer's category label for a petition, kept sealed as

@@ -681,7 +681,7 @@ func BenchmarkIntakeAnalysis(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				m := &Meta{ID: v.ids.next(v.Now()), GroupSize: 1}
-				if _, _, err := v.analyze(m, query(fresh, sentences, i)); err != nil {
+				if _, _, _, err := v.analyze(m, query(fresh, sentences, i)); err != nil {
 					b.Fatal(err)
 				}
 				dups += len(m.Duplicates)
@@ -911,7 +911,7 @@ func BenchmarkBucketLookupModes(b *testing.B) {
 						v.presence.present.Store(2000)
 					}
 					m := &Meta{ID: v.ids.next(v.Now()), GroupSize: 1}
-					if _, _, err := v.analyze(m, anSyntheticText(texts, sentences)); err != nil {
+					if _, _, _, err := v.analyze(m, anSyntheticText(texts, sentences)); err != nil {
 						b.Fatal(err)
 					}
 				}

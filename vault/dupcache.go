@@ -183,3 +183,44 @@ func (p *presence) note(present bool) {
 
 // mostlyPresent reports whether most recent buckets existed.
 func (p *presence) mostlyPresent() bool { return 2*p.present.Load() > p.seen.Load() }
+
+// sigCache keeps the signatures of petitions recently compared or created.
+// A create compares its signature with those of the newest petitions of
+// its busiest buckets, which are mostly the same few hundred petitions
+// from one create to the next; each was a store read. A petition's
+// signature never changes once committed, so the cache never needs
+// invalidating: it takes only signatures read from the store or of
+// petitions whose create has committed.
+type sigCache struct {
+	mu sync.Mutex
+	m  map[string]*analysis.Signature
+}
+
+// maxCachedSigs bounds the cache at about 5 MB (256 bytes a signature and
+// the id); when full a quarter, chosen at random, is dropped.
+const maxCachedSigs = 16384
+
+func (c *sigCache) get(id string) (*analysis.Signature, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[id]
+	return s, ok
+}
+
+func (c *sigCache) put(id string, s *analysis.Signature) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*analysis.Signature)
+	}
+	if len(c.m) >= maxCachedSigs {
+		drop := len(c.m) / 4
+		for k := range c.m {
+			if drop--; drop < 0 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[id] = s
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"pvault/analysis"
+	"pvault/vault/store"
+	"pvault/vault/store/storetest"
 )
 
 func bcIDs(c *bucketCache, band int, key uint64) ([]string, bool) {
@@ -180,5 +182,64 @@ func TestBucketCacheConcurrentCreates(t *testing.T) {
 	got := anDupIDs(last.Duplicates)
 	if !slices.Equal(got, want) {
 		t.Errorf("duplicates of the last petition\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestSigCache: a committed create's signature is cached, a failed one's is
+// not; signatures read from the store are cached; a full cache drops a
+// quarter.
+func TestSigCache(t *testing.T) {
+	var c sigCache
+	var s analysis.Signature
+	for i := range maxCachedSigs {
+		c.put(fmt.Sprint(i), &s)
+	}
+	if len(c.m) != maxCachedSigs {
+		t.Fatalf("%d cached", len(c.m))
+	}
+	c.put("one more", &s)
+	if n := len(c.m); n != maxCachedSigs-maxCachedSigs/4+1 {
+		t.Errorf("%d cached after the cache filled, want %d", n, maxCachedSigs-maxCachedSigs/4+1)
+	}
+	if got, ok := c.get("one more"); !ok || got != &s {
+		t.Error("the newest signature was dropped")
+	}
+
+	var faulty *storetest.Faulty
+	opts := Options{Store: func(st store.Store) store.Store {
+		faulty = storetest.NewFaulty(st)
+		return faulty
+	}}
+	dir := initVault(t, InitOptions{Options: opts})
+	v := openVault(t, dir, opts)
+	first, err := v.CreatePetition(anPetition(anWageTitle, anWage, "", ""), nil, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.sigs.get(first.Meta.ID); !ok {
+		t.Error("a committed create's signature is not cached")
+	}
+	faulty.Fail(storetest.FailCommit)
+	_, err = v.CreatePetition(anPetition(anWageTitle, anWageAgain, "", ""), nil, entry("petition.create"))
+	faulty.Clear()
+	if err == nil {
+		t.Fatal("create succeeded through a failing commit")
+	}
+	for id := range v.sigs.m {
+		if id != first.Meta.ID {
+			t.Errorf("a failed create's signature %s was cached", id)
+		}
+	}
+	// Emptied, the cache fills from the store's reads.
+	v.sigs = sigCache{}
+	again, err := v.CreatePetition(anPetition(anWageTitle, anWageAgain, "", ""), nil, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Meta.Duplicates) == 0 || again.Meta.Duplicates[0].ID != first.Meta.ID {
+		t.Fatalf("duplicates %+v, want %s", again.Meta.Duplicates, first.Meta.ID)
+	}
+	if _, ok := v.sigs.get(first.Meta.ID); !ok {
+		t.Error("a signature read from the store is not cached")
 	}
 }

@@ -301,7 +301,7 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	if in.Petitioner != nil {
 		c.Masked = MaskPetitioner(in.Petitioner)
 	}
-	aops, bands, err := v.analyze(m, analysis.JoinText(in.Title, in.Content, in.Requests))
+	aops, bands, sig, err := v.analyze(m, analysis.JoinText(in.Title, in.Content, in.Requests))
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +331,7 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	if err != nil {
 		return nil, err
 	}
+	v.sigs.put(m.ID, sig) // committed: the next creates on its matter compare with it
 	return &Created{Meta: m, Content: c, ReceiptCode: code, Entry: rec}, nil
 }
 

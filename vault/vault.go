@@ -98,6 +98,7 @@ type Vault struct {
 	sessions *sessionCache
 	// buckets caches the busiest buckets of the duplicate index (dupcache.go).
 	buckets bucketCache
+	sigs    sigCache
 	// metas caches decoded metadata by its stored bytes (metacache.go).
 	metas metaCache
 	// presence chooses how uncached buckets are looked up (analyze.go).
