@@ -83,7 +83,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err := v.ResumeJobs(); err != nil {
 		logger.Error("resume background jobs", "err", err)
 	}
-	logger.Info("released start-up memory", "table_mappings_mib", v.ReleaseMemory()>>20)
+	t0 := time.Now()
+	released := v.ReleaseMemory()
+	logger.Info("released start-up memory", "table_mappings_mib", released>>20, "took", time.Since(t0).Round(time.Millisecond).String())
 	if msg := v.Log().Broken(); msg != "" {
 		logger.Error("the audit log does not match its latest checkpoint; the vault will not record or serve requests until this is resolved", "problem", msg)
 	}
