@@ -409,7 +409,8 @@ func (m *Model) Predict(text string) Prediction {
 
 // Features are the n-gram features of a text for models of one feature
 // space: computed once, they serve every such model (the category and the
-// risk model).
+// risk model). A paired model's prediction stores the risk model's scores
+// in them (see PairRisk), so one Features is for one goroutine at a time.
 type Features struct {
 	f    []uint32
 	w    float32

@@ -23,6 +23,8 @@ import (
 const (
 	ageIntro       = "age-encryption.org/v1\n"
 	ageColumns     = 64 // base64 columns of a full body line
+	ageLineBytes   = 48 // the bytes they hold
+	maxFastHeader  = 64 << 10
 	maxFastStanzas = 32 // more are left to age
 	maxFastArgs    = 16
 )
@@ -80,12 +82,18 @@ func nativeRank(id age.Identity) int {
 	return 1
 }
 
-// parseHeader reads a header that is exactly what age writes: the intro
-// line, stanzas of "-> type args…" (single spaces, printable arguments)
-// with bodies in canonical unpadded base64 of full 64-column lines and a
-// shorter last one, and "--- mac" ending hdr. macInput is the header
-// through "---", what the MAC covers. ok is false for anything else.
+// parseHeader reads a header of at most maxFastHeader bytes that is exactly
+// what age writes: the intro line, stanzas of "-> type args…" (single
+// spaces, printable arguments) with bodies in canonical unpadded base64 of
+// full 64-column lines and a shorter last one, and "--- mac" ending hdr.
+// macInput is the header through "---", what the MAC covers. ok is false
+// for anything else.
 func parseHeader(hdr []byte) (stanzas []*age.Stanza, macInput, mac []byte, ok bool) {
+	// Go's base64 decoder skips '\r' where age refuses it, and age refuses
+	// headers over 2 MiB: such headers, and large ones, are age's to judge.
+	if len(hdr) > maxFastHeader || bytes.IndexByte(hdr, '\r') >= 0 {
+		return nil, nil, nil, false
+	}
 	rest, found := bytes.CutPrefix(hdr, []byte(ageIntro))
 	if !found {
 		return nil, nil, nil, false
@@ -127,7 +135,7 @@ func parseHeader(hdr []byte) (stanzas []*age.Stanza, macInput, mac []byte, ok bo
 			}
 			s.Body = s.Body[:n+k]
 			rest = next
-			if len(line) < ageColumns {
+			if k < ageLineBytes { // age: a line of fewer bytes ends the body
 				break
 			}
 		}

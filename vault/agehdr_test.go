@@ -146,3 +146,54 @@ func FuzzDecryptHeader(f *testing.F) {
 		sameHeaderAsAge(t, hdr, ids...)
 	})
 }
+
+// FuzzDecryptHeaderMAC: headers whose MAC is right for the file key, so
+// that the parsing itself is compared with age's: the input is a header
+// through "---", and the MAC under a fixed file key is appended. Random
+// bytes never carry a valid MAC, so FuzzDecryptHeader alone would not
+// reach these.
+func FuzzDecryptHeaderMAC(f *testing.F) {
+	fileKey := []byte("sixteen byte key")
+	id := age.NewInjectedFileKeyIdentity(fileKey)
+	x, _ := age.GenerateX25519Identity()
+	ct, err := sealBytes([]byte("hi"), []age.Recipient{x.Recipient()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	hdr := headerOf(f, ct)
+	withoutMAC := hdr[:bytes.LastIndex(hdr, []byte("---"))+3]
+	f.Add(withoutMAC)
+	f.Add([]byte(ageIntro + "-> X25519 abc\n" + strings.Repeat("A", 43) + "\r\n---"))
+	f.Add([]byte(ageIntro + "-> a\n" + strings.Repeat("A", 64) + "\n\n---"))
+	f.Fuzz(func(t *testing.T, h []byte) {
+		key := hkdfKey(fileKey, nil, "header")
+		mac := hmacSum(key[:], h)
+		full := append(append(bytes.Clone(h), ' '), ageB64.EncodeToString(mac[:])+"\n"...)
+		sameHeaderAsAge(t, full, id)
+	})
+}
+
+// TestDecryptHeaderLimits: headers age refuses for their size or a carriage
+// return in a body line are refused too, even with a valid MAC.
+func TestDecryptHeaderLimits(t *testing.T) {
+	fileKey := []byte("sixteen byte key")
+	id := age.NewInjectedFileKeyIdentity(fileKey)
+	withMAC := func(h string) []byte {
+		key := hkdfKey(fileKey, nil, "header")
+		mac := hmacSum(key[:], []byte(h))
+		return []byte(h + " " + ageB64.EncodeToString(mac[:]) + "\n")
+	}
+	for name, h := range map[string]string{
+		"3 MiB argument":  ageIntro + "-> X " + strings.Repeat("a", 3<<20) + "\n\n---",
+		"50,000 lines":    ageIntro + "-> X\n" + strings.Repeat(strings.Repeat("A", 64)+"\n", 50000) + "\n---",
+		"CR in body":      ageIntro + "-> X25519 abc\n" + strings.Repeat("A", 43) + "\r\n---",
+		"CR mid-line":     ageIntro + "-> X\n" + strings.Repeat("A", 32) + "\r" + strings.Repeat("A", 31) + "\n\n---",
+		"canonical (ok)":  ageIntro + "-> X\n" + strings.Repeat("A", 64) + "\n\n---",
+		"short last line": ageIntro + "-> X\n" + strings.Repeat("A", 64) + "\nAAAA\n---",
+	} {
+		t.Run(name, func(t *testing.T) { sameHeaderAsAge(t, withMAC(h), id) })
+	}
+	if _, err := decryptHeader(withMAC(ageIntro+"-> X\n"+strings.Repeat("A", 64)+"\n\n---"), []age.Identity{id}); err != nil {
+		t.Errorf("canonical header refused: %v", err)
+	}
+}

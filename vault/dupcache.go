@@ -190,7 +190,10 @@ func (p *presence) mostlyPresent() bool { return 2*p.present.Load() > p.seen.Loa
 // from one create to the next; each was a store read. A petition's
 // signature never changes once committed, so the cache never needs
 // invalidating: it takes only signatures read from the store or of
-// petitions whose create has committed.
+// petitions whose create has committed. A petition committed after a
+// create's snapshot but already in the caches may therefore be compared,
+// and reported, where the snapshot alone would not have found it: it is a
+// committed petition all the same.
 type sigCache struct {
 	mu sync.Mutex
 	m  map[string]*analysis.Signature

@@ -12,11 +12,12 @@ import "crypto/sha256"
 
 const sha256Block = 64
 
-// hmacSum returns HMAC-SHA-256 of the concatenated parts under key, which
-// must be at most one block (64 bytes): the vault's keys are 16 or 32.
+// hmacSum returns HMAC-SHA-256 of the concatenated parts under key (a key
+// longer than a block is hashed first, as RFC 2104 says).
 func hmacSum(key []byte, parts ...[]byte) [sha256.Size]byte {
 	if len(key) > sha256Block {
-		panic("vault: hmacSum key longer than a block")
+		k := sha256.Sum256(key)
+		key = k[:]
 	}
 	var buf [sha256Block + 512]byte
 	in := buf[:sha256Block]

@@ -25,10 +25,10 @@ func checkHMAC(t *testing.T, key, msg []byte, info string) {
 	}
 }
 
-// TestHMACMatchesStdlib: on keys of every length up to a block (and nil),
+// TestHMACMatchesStdlib: on keys of every length around a block (and nil),
 // messages across the stack buffer's size and both infos the vault uses.
 func TestHMACMatchesStdlib(t *testing.T) {
-	for _, klen := range []int{0, 1, 16, 32, 63, 64} {
+	for _, klen := range []int{0, 1, 16, 32, 63, 64, 65, 200} {
 		for _, mlen := range []int{0, 1, 16, 55, 56, 64, 447, 448, 511, 512, 513, 3000} {
 			key, msg := make([]byte, klen), make([]byte, mlen)
 			rand.Read(key)
@@ -41,18 +41,12 @@ func TestHMACMatchesStdlib(t *testing.T) {
 			}
 		}
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("a key longer than a block was taken")
-		}
-	}()
-	hmacSum(make([]byte, 65))
 }
 
 func FuzzHMACMatchesStdlib(f *testing.F) {
 	f.Add([]byte("file key 16 byte"), []byte("age-encryption.org/v1\n-> X25519 abc\n"), "header")
 	f.Fuzz(func(t *testing.T, key, msg []byte, info string) {
-		if len(key) > sha256Block || len(info) > 1000 {
+		if len(info) > 1000 {
 			return
 		}
 		checkHMAC(t, key, msg, info)

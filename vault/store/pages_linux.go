@@ -26,6 +26,9 @@ func pageOutTables(dir string) int64 {
 	if err != nil {
 		return 0
 	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real // the maps name the files by their real paths
+	}
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0
@@ -36,6 +39,9 @@ func pageOutTables(dir string) int64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		start, end, path, ok := parseMapsLine(sc.Bytes())
+		// A table a compaction has deleted stays mapped until its last
+		// reader is done: " (deleted)" follows its path.
+		path = bytes.TrimSuffix(path, []byte(" (deleted)"))
 		if !ok || !bytes.HasPrefix(path, prefix) || !bytes.HasSuffix(path, []byte(".sst")) {
 			continue
 		}
