@@ -45,11 +45,11 @@ func (v *Vault) initAnalysis() error {
 			return err
 		}
 	}
-	m.PairRisk() // intake scores both models in one pass where they can share it
 	v.model.Store(m)
 	if v.opts.ReadOnly {
 		return nil
 	}
+	m.PairRisk() // intake scores both models in one pass where they can share it
 	return v.migrateDupIndex()
 }
 

@@ -88,13 +88,7 @@ func (c *bucketCache) begin(band int, key uint64) *cachedBucket {
 		c.m = make(map[bucketID]*cachedBucket)
 	}
 	if len(c.m) >= maxCachedBuckets || c.n >= maxCachedIDs {
-		drop := len(c.m) / 4
-		for id := range c.m { // in random order
-			if drop--; drop < 0 {
-				break
-			}
-			c.drop(id)
-		}
+		dropQuarter(c.m, c.drop)
 	}
 	id := bucketID{band, key}
 	if c.m[id] != nil {
@@ -217,13 +211,19 @@ func (c *sigCache) put(id string, s *analysis.Signature) {
 		c.m = make(map[string]*analysis.Signature)
 	}
 	if len(c.m) >= maxCachedSigs {
-		drop := len(c.m) / 4
-		for k := range c.m {
-			if drop--; drop < 0 {
-				break
-			}
-			delete(c.m, k)
-		}
+		dropQuarter(c.m, func(id string) { delete(c.m, id) })
 	}
 	c.m[id] = s
+}
+
+// dropQuarter removes a quarter of m's entries through del, chosen at
+// random: a map is ranged over from a random place.
+func dropQuarter[K comparable, V any](m map[K]V, del func(K)) {
+	n := len(m) / 4
+	for k := range m {
+		if n--; n < 0 {
+			break
+		}
+		del(k)
+	}
 }
