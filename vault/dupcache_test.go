@@ -80,11 +80,18 @@ func TestBucketCache(t *testing.T) {
 	// A load whose registration was dropped, and begun again by another
 	// lookup, does not complete the newer registration: adds may have gone
 	// to the dropped one.
-	for c.m[bucketID{2, 9}] == old {
-		for i := range maxCachedBuckets - len(c.m) {
-			c.begin(5, uint64(len(c.m)+i))
+	// Each round fills the cache with new buckets and begins one more,
+	// which drops a random quarter.
+	for fresh, round := uint64(0), 0; c.m[bucketID{2, 9}] == old; round++ {
+		if round == 200 {
+			t.Fatal("a quarter dropped 200 times never took 2/9")
 		}
-		c.begin(6, uint64(len(c.m)))
+		for len(c.m) < maxCachedBuckets {
+			c.begin(5, fresh)
+			fresh++
+		}
+		c.begin(5, fresh)
+		fresh++
 	}
 	newer := c.begin(2, 9)
 	c.finish(2, 9, old, []string{"x"})
