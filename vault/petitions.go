@@ -332,6 +332,7 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 		return nil, err
 	}
 	v.sigs.put(m.ID, sig) // committed: the next creates on its matter compare with it
+	v.titles.put(m.ID, c.Title)
 	return &Created{Meta: m, Content: c, ReceiptCode: code, Entry: rec}, nil
 }
 
@@ -481,21 +482,29 @@ func (v *Vault) openContentWith(id string, decode func([]byte) (*Content, error)
 // written with its title first, so the title is read as the first member
 // without scanning the text after it (the envelope authenticates what the
 // vault wrote); anything else is decoded in full.
+//
+// Titles are kept sealed in v.titles, so a petition listed again (or just
+// created) is not opened again.
 func (v *Vault) openTitle(id string) (*Content, error) {
+	if title, ok := v.titles.get(id); ok {
+		return &Content{Title: title}, nil
+	}
 	pt, err := v.openContentBytes(id)
 	if err != nil {
 		return nil, err
 	}
-	if title, ok := leadingTitle(pt); ok {
-		return &Content{Title: title}, nil
+	title, ok := leadingTitle(pt)
+	if !ok {
+		var t struct {
+			Title string `json:"title"`
+		}
+		if err := json.Unmarshal(pt, &t); err != nil {
+			return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
+		}
+		title = t.Title
 	}
-	var t struct {
-		Title string `json:"title"`
-	}
-	if err := json.Unmarshal(pt, &t); err != nil {
-		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
-	}
-	return &Content{Title: t.Title}, nil
+	v.titles.put(id, title)
+	return &Content{Title: title}, nil
 }
 
 // leadingTitle returns the value of a JSON object's first member when that

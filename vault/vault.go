@@ -101,6 +101,8 @@ type Vault struct {
 	sigs    sigCache
 	// metas caches decoded metadata by its stored bytes (metacache.go).
 	metas metaCache
+	// titles caches petition titles, sealed, for list pages (titlecache.go).
+	titles titleCache
 	// presence chooses how uncached buckets are looked up (analyze.go).
 	presence presence
 	ids      idGen
