@@ -351,5 +351,5 @@ func (s *Server) listPetitions(c *gin.Context, k *call) error {
 		next = nxt
 	}
 	k.detail("ids", ids)
-	return k.reply(http.StatusOK, gin.H{"items": items, "next_cursor": next})
+	return k.reply(http.StatusOK, listReply{items: items, next: next})
 }

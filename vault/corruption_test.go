@@ -346,7 +346,7 @@ func TestCorruptionCheck(t *testing.T) {
 				}
 			}
 			// Lists keep working and still hold every intact petition. A
-			// title cached before the damage (at create) is still listed;
+			// title cached before the damage (by the list above) is still listed;
 			// once the cache is gone, the damaged row is marked.
 			contentDamage := strings.HasPrefix(tt.name, "content envelope")
 			var items []ListItem

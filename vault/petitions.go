@@ -332,7 +332,6 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 		return nil, err
 	}
 	v.sigs.put(m.ID, sig) // committed: the next creates on its matter compare with it
-	v.titles.put(m.ID, c.Title)
 	return &Created{Meta: m, Content: c, ReceiptCode: code, Entry: rec}, nil
 }
 
@@ -483,8 +482,8 @@ func (v *Vault) openContentWith(id string, decode func([]byte) (*Content, error)
 // without scanning the text after it (the envelope authenticates what the
 // vault wrote); anything else is decoded in full.
 //
-// Titles are kept sealed in v.titles, so a petition listed again (or just
-// created) is not opened again.
+// Titles are kept sealed in v.titles, so a petition listed again is not
+// opened again.
 func (v *Vault) openTitle(id string) (*Content, error) {
 	if title, ok := v.titles.get(id); ok {
 		return &Content{Title: title}, nil

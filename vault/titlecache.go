@@ -14,7 +14,7 @@ import (
 // at most about 20.
 const maxCachedTitles = 1 << 15
 
-// titleCache keeps the titles of recently created and listed petitions so
+// titleCache keeps the titles of recently listed petitions so
 // that a list page does not open each petition's whole content envelope for
 // its title (that was two fifths of a page's CPU). Titles are petition text:
 // the cache holds them sealed with AES-256-GCM under a key drawn when the
@@ -22,8 +22,9 @@ const maxCachedTitles = 1 << 15
 // petition id, so no title rests in memory in the clear either.
 //
 // Content is never rewritten once created, so an entry never goes stale.
-// Entries come only from committed records: a create adds its title after
-// its commit succeeded, a list after reading the envelope from the store.
+// Entries come only from envelopes a list opened from the store. (An
+// envelope damaged after its title was cached is still found by reads,
+// which open it, and by the store check; its list row keeps its title.)
 // The cache answers only for petitions the caller was already allowed to
 // list; it decides nothing.
 type titleCache struct {

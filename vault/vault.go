@@ -432,15 +432,20 @@ func getJSON(r store.Reader, key []byte, dst any) error {
 
 // getRecord reads the record at key and decodes it with decode: ErrNotFound
 // when it is missing, an error wrapping ErrCorrupt when it does not decode.
+// decode is given the store's own buffer and must not keep it.
 func getRecord(r store.Reader, key []byte, decode func([]byte) error) error {
-	b, err := r.Get(key)
+	var malformed bool
+	err := store.GetView(r, key, func(b []byte) error {
+		malformed = decode(b) != nil
+		return nil
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
-	if err := decode(b); err != nil {
+	if malformed {
 		return fmt.Errorf("%w: record %q malformed", ErrCorrupt, key)
 	}
 	return nil
