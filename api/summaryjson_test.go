@@ -31,8 +31,8 @@ func TestListReplyMatchesEncodingJSON(t *testing.T) {
 	name := "李四"
 	full := SummaryJSON{
 		ID: "01JWNBG8M0TYP3S01YJY0M683C", Unit: "group/branch-a", Channel: "letter",
-		Title:  "关于<项目>拖欠\"工资\"&安全\\问题\n\t\u2028\u2029\x00\x1f\x7f é \xff",
-		Status: "registered",
+		Title:    "关于<项目>拖欠\"工资\"&安全\\问题\n\t\u2028\u2029\x00\x1f\x7f é \xff",
+		Status:   "registered",
 		Category: &vault.Category{Label: "wage_arrears", Confidence: 0.913, Source: "model", NeedsReview: true},
 		Risk:     &vault.Risk{Level: "high", Score: 77, Reasons: []string{"threat of self-harm", "群体 <50>"}},
 		Assignee: &name,
