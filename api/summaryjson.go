@@ -17,7 +17,7 @@ type listReply struct {
 }
 
 func (r listReply) marshalResponse() ([]byte, error) {
-	b := make([]byte, 0, 64+400*len(r.items))
+	b := make([]byte, 0, 64+768*len(r.items))
 	if r.items == nil {
 		b = append(b, `{"items":null`...)
 	} else {

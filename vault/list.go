@@ -95,6 +95,8 @@ func DecodeCursor(c string) (string, bool) {
 
 // ListItem is one petition of a list page.
 type ListItem struct {
+	// Meta may be shared with other callers (the metadata cache): read it,
+	// never modify it.
 	Meta *Meta
 	// Content holds only the title (a list shows no more); nil when the
 	// envelope is damaged.
@@ -189,7 +191,7 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 					s.buf = s.buf[1:]
 				}
 			}
-			m, err := v.getMeta(r, best)
+			m, err := v.sharedMeta(r, best)
 			if err != nil {
 				if err == ErrNotFound {
 					continue // index ahead of a deleted record

@@ -23,23 +23,33 @@ type metaCache struct {
 
 // decode returns the metadata encoded in b, a copy the caller owns.
 func (c *metaCache) decode(b []byte) (*Meta, error) {
+	m, err := c.shared(b)
+	if err != nil {
+		return nil, err
+	}
+	return m.clone(), nil
+}
+
+// shared returns the metadata encoded in b as the cache holds it: the
+// caller reads it and must not modify it (nor anything it points to).
+func (c *metaCache) shared(b []byte) (*Meta, error) {
 	c.mu.RLock()
 	hit := c.m[string(b)]
 	c.mu.RUnlock()
 	if hit != nil {
-		return hit.clone(), nil
+		return hit, nil
 	}
-	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
+	m := new(Meta)
+	if err := json.Unmarshal(b, m); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedMetas {
 		c.m = make(map[string]*Meta)
 	}
-	c.m[string(b)] = m.clone()
+	c.m[string(b)] = m
 	c.mu.Unlock()
-	return &m, nil
+	return m, nil
 }
 
 // getMeta reads and decodes the metadata of petition id.
@@ -47,6 +57,17 @@ func (v *Vault) getMeta(r store.Reader, id string) (*Meta, error) {
 	var m *Meta
 	err := getRecord(r, metaKey(id), func(b []byte) (err error) {
 		m, err = v.metas.decode(b)
+		return err
+	})
+	return m, err
+}
+
+// sharedMeta is getMeta for a caller that only reads the metadata: it may
+// be shared with other callers and must not be modified.
+func (v *Vault) sharedMeta(r store.Reader, id string) (*Meta, error) {
+	var m *Meta
+	err := getRecord(r, metaKey(id), func(b []byte) (err error) {
+		m, err = v.metas.shared(b)
 		return err
 	})
 	return m, err
