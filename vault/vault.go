@@ -13,7 +13,6 @@
 package vault
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -112,8 +111,6 @@ type Vault struct {
 	tables func() store.TableStats
 	// releaseTables hands back the pages of the store's table files.
 	releaseTables func() int64
-	// collect reclaims the store's value-log garbage.
-	collect func(context.Context) (int, error)
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
@@ -297,7 +294,6 @@ func Open(dir string, opts Options) (*Vault, error) {
 		tables:     bs.TableStats,
 
 		releaseTables: bs.ReleaseTablePages,
-		collect:       bs.CollectGarbage,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -372,13 +368,6 @@ func (v *Vault) ReleaseMemory() int64 {
 	debug.FreeOSMemory()
 	return n
 }
-
-// CollectGarbage reclaims the disk space of values the store no longer
-// holds (petition content re-sealed by a key rotation, mostly), a value-log
-// file at a time while at least half of one is garbage, and returns how
-// many files it rewrote. It runs beside requests; ctx stops it between
-// files.
-func (v *Vault) CollectGarbage(ctx context.Context) (int, error) { return v.collect(ctx) }
 
 // Hasher computes the vault's keyed hashes.
 func (v *Vault) Hasher() *Hasher { return v.hasher }

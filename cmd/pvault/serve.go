@@ -133,7 +133,6 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if conf.SweepInterval != nil && conf.SweepInterval.Duration > 0 {
 		go runSweeper(ctx, v, conf.SweepInterval.Duration, logger)
 	}
-	go runCollector(ctx, v, 10*time.Minute, time.Hour, logger)
 	select {
 	case err := <-errc:
 		return err
@@ -181,27 +180,4 @@ func loadCalendar(path string) (*vault.Calendar, error) {
 	}
 	defer f.Close()
 	return vault.ParseCalendar(f)
-}
-
-// runCollector reclaims value-log garbage after first, then every interval,
-// until ctx ends.
-func runCollector(ctx context.Context, v *vault.Vault, first, every time.Duration, logger *slog.Logger) {
-	t := time.NewTimer(first)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		t0 := time.Now()
-		n, err := v.CollectGarbage(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Error("value log garbage collection failed", "rewritten", n, "err", err)
-		case n > 0:
-			logger.Info("value log garbage collected", "rewritten", n, "took", time.Since(t0).Round(time.Millisecond).String())
-		}
-		t.Reset(every)
-	}
 }

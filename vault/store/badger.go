@@ -39,26 +39,11 @@ type BadgerOptions struct {
 	// (default twice the memtable size): badger writes its log through
 	// memory maps, and a write into a map on a full disk kills the process.
 	MinFreeBytes int64
-	// ValueThreshold: values at least this long are kept in badger's value
-	// log, the tree holding a pointer to them (default DefaultValueThreshold);
-	// a negative value keeps badger's own default, under which every value
-	// of up to 1 MiB lives in the tree (the load tool's plain baseline).
-	ValueThreshold int64
 	// StockTransactions uses badger's own transactions, whose reads wait
 	// for every commit in flight to finish (see versions). The load tool's
 	// plain baseline uses them, as a plain badger server would.
 	StockTransactions bool
 }
-
-// DefaultValueThreshold keeps petition content (sealed letters of a few
-// KiB) in the value log and metadata, indexes, audit entries and identity
-// envelopes in the tree. Content is written once and read by id: in the
-// tree it was copied again by every compaction of every level it went
-// through, and its blocks made up most of the table indexes held in memory.
-// At 60,000 petitions the tree went from 123 tables and 13 MiB of indexes to
-// 42 and 7 MiB, and lists under load from 2,057 to 2,519 pages/s (see
-// docs/PERFORMANCE.md).
-const DefaultValueThreshold = 2 << 10
 
 // ErrNoSpace is returned by Update when the disk is (almost) full.
 var ErrNoSpace = errors.New("store: not enough free disk space")
@@ -88,12 +73,6 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		WithLogger(badgerLogger{opts.Logger}).
 		WithReadOnly(opts.ReadOnly).
 		WithMetricsEnabled(false)
-	switch {
-	case opts.ValueThreshold == 0:
-		bo = bo.WithValueThreshold(DefaultValueThreshold)
-	case opts.ValueThreshold > 0:
-		bo = bo.WithValueThreshold(opts.ValueThreshold)
-	}
 	mt := opts.MemTableSize
 	if mt == 0 {
 		mt = 32 << 20
@@ -336,34 +315,11 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 // GC runs one round of value-log garbage collection. It returns nil when
 // nothing was rewritten.
 func (b *Badger) GC(ctx context.Context) error {
-	_, err := b.collect()
-	return err
-}
-
-// collect rewrites one value-log file of which at least half is garbage
-// (values overwritten or deleted, as the key rotation's re-sealing leaves
-// them) and reports whether it found one.
-func (b *Badger) collect() (bool, error) {
 	err := b.db.RunValueLogGC(0.5)
 	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
-		return false, nil
+		return nil
 	}
-	return err == nil, err
-}
-
-// CollectGarbage rewrites value-log files that are at least half garbage,
-// one after another, until none is left or ctx ends, and returns how many
-// it rewrote.
-func (b *Badger) CollectGarbage(ctx context.Context) (int, error) {
-	n := 0
-	for ctx.Err() == nil {
-		more, err := b.collect()
-		if err != nil || !more {
-			return n, err
-		}
-		n++
-	}
-	return n, ctx.Err()
+	return err
 }
 
 func translate(err error) error {

@@ -1,13 +1,8 @@
 package store
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -73,65 +68,5 @@ func TestBadgerTableStats(t *testing.T) {
 	defer p.Close()
 	if got := p.TableStats().IndexCache; got != 0 {
 		t.Errorf("unencrypted store reports an index cache of %d", got)
-	}
-}
-
-// TestValueThreshold: long values go to the value log, short ones stay in
-// the tree, and both read back; the baseline's negative threshold keeps
-// every value in the tree. Garbage collection on a store without garbage
-// rewrites nothing, and stops on a cancelled context.
-func TestValueThreshold(t *testing.T) {
-	for _, tt := range []struct {
-		threshold int64
-		wantVlog  bool
-	}{{0, true}, {-1, false}} {
-		dir := t.TempDir()
-		b, err := OpenBadger(BadgerOptions{Dir: dir, ValueThreshold: tt.threshold})
-		if err != nil {
-			t.Fatal(err)
-		}
-		long := bytes.Repeat([]byte("sealed content "), DefaultValueThreshold/8)
-		short := []byte("metadata")
-		if err := b.Update(func(tx Tx) error {
-			if err := tx.Set([]byte("long"), long); err != nil {
-				return err
-			}
-			return tx.Set([]byte("short"), short)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.View(func(r Reader) error {
-			for k, want := range map[string][]byte{"long": long, "short": short} {
-				got, err := r.Get([]byte(k))
-				if err != nil || !bytes.Equal(got, want) {
-					t.Errorf("threshold %d: %s = %d bytes, %v", tt.threshold, k, len(got), err)
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := b.CollectGarbage(context.Background()); n != 0 || err != nil {
-			t.Errorf("garbage collection without garbage: %d, %v", n, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if _, err := b.CollectGarbage(ctx); !errors.Is(err, context.Canceled) {
-			t.Errorf("garbage collection with a cancelled context: %v", err)
-		}
-		if err := b.Close(); err != nil {
-			t.Fatal(err)
-		}
-		// Closed, the value log is cut to what it holds.
-		var vlog int64
-		files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
-		for _, f := range files {
-			if fi, err := os.Stat(f); err == nil {
-				vlog += fi.Size()
-			}
-		}
-		if got := vlog >= int64(len(long)); got != tt.wantVlog {
-			t.Errorf("threshold %d: value log of %d bytes for a value of %d", tt.threshold, vlog, len(long))
-		}
 	}
 }
