@@ -138,6 +138,9 @@ func appendJSONTime(b []byte, t *time.Time) ([]byte, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, errJSONValue // MarshalJSON refuses these too
 	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return nil, errJSONValue // and zone offsets of a day or more
+	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ func TestListReplyMatchesEncodingJSON(t *testing.T) {
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		checkListReply(t, []SummaryJSON{{Category: &vault.Category{Confidence: f}}}, "")
 	}
+	for _, off := range []int{24 * 3600, -24 * 3600, 24*3600 - 60, -(24*3600 - 60), 30 * 3600} {
+		z := time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", off))
+		checkListReply(t, []SummaryJSON{{ReceivedAt: z}}, "")
+	}
 	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	checkListReply(t, []SummaryJSON{{ReceivedAt: far}}, "")
 	checkListReply(t, []SummaryJSON{{Deadlines: vault.Deadlines{ResolveBy: &far}}}, "")
@@ -61,7 +66,7 @@ func FuzzListReply(f *testing.F) {
 	f.Add("01JWNBG8M0TYP3S01YJY0M683C", "关于<项目>拖欠工资", "wage_arrears", "high", "threat", 0.913, 77, int64(1764200000123456789), true, "next")
 	f.Add("\xff\u2028", "\x00\\\"", "", "", "", 1e-9, -1, int64(0), false, "")
 	f.Fuzz(func(t *testing.T, id, title, label, level, reason string, conf float64, score int, nanos int64, flag bool, next string) {
-		at := time.Unix(0, nanos).In(time.FixedZone("", int(nanos%50400)))
+		at := time.Unix(0, nanos).In(time.FixedZone("", int(nanos%(30*3600))))
 		s := SummaryJSON{ID: id, Unit: reason, Channel: level, Title: title, Status: label,
 			Category: &vault.Category{Label: label, Confidence: conf, Source: title, NeedsReview: flag},
 			Risk:     &vault.Risk{Level: level, Score: score, Reasons: []string{reason, title}},
@@ -71,5 +76,46 @@ func FuzzListReply(f *testing.F) {
 			s.Deadlines.ObjectionBy = &at
 		}
 		checkListReply(t, []SummaryJSON{s, {ID: next}}, next)
+	})
+}
+
+// TestListReplyFields: appendSummary writes every field of these types; a
+// field added to one of them must be added there too (this test then
+// needs its count updated).
+func TestListReplyFields(t *testing.T) {
+	for _, tt := range []struct {
+		v    any
+		want int
+	}{{SummaryJSON{}, 12}, {vault.Category{}, 4}, {vault.Risk{}, 3}, {vault.Deadlines{}, 5}} {
+		if n := reflect.TypeOf(tt.v).NumField(); n != tt.want {
+			t.Errorf("%T has %d fields, appendSummary writes %d: encode the new ones", tt.v, n, tt.want)
+		}
+	}
+}
+
+func BenchmarkListReply(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	name := "李四"
+	items := make([]SummaryJSON, 50)
+	for i := range items {
+		items[i] = SummaryJSON{ID: "01JWNBG8M0TYP3S01YJY0M683C", Unit: "group/branch-a", Channel: "letter",
+			Title: "关于某项目拖欠农民工工资的信访", Status: "registered",
+			Category: &vault.Category{Label: "wage_arrears", Confidence: 0.913, Source: "model"},
+			Risk:     &vault.Risk{Level: "medium", Score: 41, Reasons: []string{"2nd petition on the same matter"}},
+			Assignee: &name, Deadlines: vault.Deadlines{AcceptBy: &at}, ReceivedAt: at}
+	}
+	b.Run("hand", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := (listReply{items: items, next: "x"}).marshalResponse(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(gin.H{"items": items, "next_cursor": "x"}); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

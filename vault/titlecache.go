@@ -18,8 +18,12 @@ const maxCachedTitles = 1 << 15
 // that a list page does not open each petition's whole content envelope for
 // its title (that was two fifths of a page's CPU). Titles are petition text:
 // the cache holds them sealed with AES-256-GCM under a key drawn when the
-// vault opens and kept only in this process's memory, bound to their
-// petition id, so no title rests in memory in the clear either.
+// cache is first used and kept only in this process's memory, bound to
+// their petition id. That keeps tens of thousands of titles from lying in
+// the heap in the clear for hours, where a heap dump or a page written to
+// swap would show them as text; it is no defence against a reader of the
+// whole process memory, which holds the key (and the vault's keys). The
+// plaintext of the page being served is transient, as every read's is.
 //
 // Content is never rewritten once created, so an entry never goes stale.
 // Entries come only from envelopes a list opened from the store. (An

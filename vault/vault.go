@@ -339,6 +339,7 @@ func Open(dir string, opts Options) (*Vault, error) {
 func (v *Vault) Close() error {
 	v.closeOnce.Do(func() { close(v.stopping) })
 	v.jobs.Wait()
+	v.titles.reset()
 	err := v.log.Close()
 	if cerr := v.st.Close(); err == nil {
 		err = cerr
