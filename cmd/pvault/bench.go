@@ -496,7 +496,7 @@ func startBaseline(unit string) (*benchTarget, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.OpenBadger(store.BadgerOptions{Dir: dir, StockTransactions: true})
+	st, err := store.OpenBadger(store.BadgerOptions{Dir: dir, StockTransactions: true, ValueThreshold: -1})
 	if err != nil {
 		return nil, nil, err
 	}

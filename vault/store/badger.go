@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -39,11 +40,32 @@ type BadgerOptions struct {
 	// (default twice the memtable size): badger writes its log through
 	// memory maps, and a write into a map on a full disk kills the process.
 	MinFreeBytes int64
+	// ValueThreshold: values at least this long are kept in badger's value
+	// log, the tree holding a pointer to them (default DefaultValueThreshold);
+	// a negative value keeps badger's own default, under which every value
+	// of up to 1 MiB lives in the tree (the load tool's plain baseline).
+	ValueThreshold int64
 	// StockTransactions uses badger's own transactions, whose reads wait
 	// for every commit in flight to finish (see versions). The load tool's
 	// plain baseline uses them, as a plain badger server would.
 	StockTransactions bool
 }
+
+// DefaultValueThreshold sends petition content (sealed letters of a few
+// KiB) to the value log and keeps metadata, indexes, identity envelopes and
+// almost all audit entries (all under 2 KiB but the entries of long list
+// pages) in the tree. Content is written once and read by id: in the tree
+// it was copied again by every compaction of every level it went through,
+// and its blocks made up most of the table indexes held in memory (see
+// "The eighth session's changes" in docs/PERFORMANCE.md). The value log is
+// never garbage-collected on a live store (see GC); what a key rotation
+// re-seals stays on disk until an offline collection.
+const DefaultValueThreshold = 2 << 10
+
+// ErrSyncFailed is returned by Update once a sync of the value log has
+// failed: what the store acknowledged since may not be on disk, so it
+// takes no more writes until it is reopened (and its recovery has run).
+var ErrSyncFailed = errors.New("store: a sync of the value log failed; reopen the store")
 
 // ErrNoSpace is returned by Update when the disk is (almost) full.
 var ErrNoSpace = errors.New("store: not enough free disk space")
@@ -55,6 +77,9 @@ type Badger struct {
 	dir     string
 	minFree int64
 	space   spaceCheck
+	// syncFailed is set when badger reports a failed sync of its value
+	// log (see badgerLogger): from then on every write fails.
+	syncFailed *atomic.Bool
 }
 
 var _ Store = (*Badger)(nil)
@@ -66,13 +91,20 @@ var ErrBadKey = errors.New("store: wrong encryption key")
 // OpenBadger opens (creating when missing) the store in opts.Dir. It returns an
 // error wrapping ErrBadKey if the encryption key does not match the store.
 func OpenBadger(opts BadgerOptions) (*Badger, error) {
+	failed := new(atomic.Bool)
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(!opts.NoSync).
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1).
-		WithLogger(badgerLogger{opts.Logger}).
+		WithLogger(badgerLogger{opts.Logger, failed}).
 		WithReadOnly(opts.ReadOnly).
 		WithMetricsEnabled(false)
+	switch {
+	case opts.ValueThreshold == 0:
+		bo = bo.WithValueThreshold(DefaultValueThreshold)
+	case opts.ValueThreshold > 0:
+		bo = bo.WithValueThreshold(opts.ValueThreshold)
+	}
 	mt := opts.MemTableSize
 	if mt == 0 {
 		mt = 32 << 20
@@ -93,7 +125,7 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if minFree == 0 {
 		minFree = 2 * mt
 	}
-	b := &Badger{db: db, dir: opts.Dir, minFree: minFree}
+	b := &Badger{db: db, dir: opts.Dir, minFree: minFree, syncFailed: failed}
 	if !opts.StockTransactions {
 		b.vs = newVersions(db.MaxVersion())
 		b.vs.raiseDiscard(db.SetDiscardTs)
@@ -231,9 +263,27 @@ func (b *Badger) View(fn func(Reader) error) error {
 // written nothing, while the disk has less than MinFreeBytes free. It
 // returns once the commit has finished and every later View sees it.
 func (b *Badger) Update(fn func(Tx) error) error {
+	if b.syncFailed.Load() {
+		return ErrSyncFailed
+	}
 	if b.minFree > 0 && !b.space.enough(b.dir, b.minFree) {
 		return ErrNoSpace
 	}
+	return b.synced(b.update(fn))
+}
+
+// synced turns the result of a write into ErrSyncFailed when a value-log
+// sync failed before it returned. Badger syncs the value log of a batch of
+// commits before it answers any of them, so a commit whose sync failed
+// always sees the flag.
+func (b *Badger) synced(err error) error {
+	if err == nil && b.syncFailed.Load() {
+		return ErrSyncFailed
+	}
+	return err
+}
+
+func (b *Badger) update(fn func(Tx) error) error {
 	if b.vs == nil {
 		return translate(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
 	}
@@ -313,7 +363,10 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 }
 
 // GC runs one round of value-log garbage collection. It returns nil when
-// nothing was rewritten.
+// nothing was rewritten. It must not run while the store serves reads: in
+// badger v4.9.6 a Get whose value-log file the collection deletes between
+// finding the key and reading the value gets an empty value and no error.
+// pvault never calls it on a live store.
 func (b *Badger) GC(ctx context.Context) error {
 	err := b.db.RunValueLogGC(0.5)
 	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
@@ -411,9 +464,24 @@ func (t badgerTx) Set(key, value []byte) error {
 
 func (t badgerTx) Delete(key []byte) error { return t.txn.Delete(key) }
 
-type badgerLogger struct{ l *slog.Logger }
+// badgerLogger passes badger's warnings and errors to the vault's log. It
+// also watches for the one failure badger v4.9.6 logs instead of returning:
+// a failed sync of the value log, which the commit waiting on it does not
+// hear of (value.go, valueLog.write; a failed sync of the tree's log is
+// returned). The store then refuses writes (ErrSyncFailed).
+type badgerLogger struct {
+	l          *slog.Logger
+	syncFailed *atomic.Bool
+}
+
+// vlogSyncFailure starts badger's message for a failed value-log sync
+// (TestBadgerVersion pins the version it was read from).
+const vlogSyncFailure = "Error while curlf sync"
 
 func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.syncFailed != nil && strings.HasPrefix(f, vlogSyncFailure) {
+		b.syncFailed.Store(true)
+	}
 	if b.l != nil {
 		b.l.Error("store", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
 	}
@@ -438,11 +506,11 @@ func RestoreBadger(dir string, key []byte, r interface{ Read([]byte) (int, error
 	if err != nil {
 		return err
 	}
-	if err := b.db.Load(r, 256); err != nil {
+	if err := b.synced(b.db.Load(r, 256)); err != nil {
 		b.Close()
 		return fmt.Errorf("restore store: %w", err)
 	}
-	return b.Close()
+	return b.synced(b.Close())
 }
 
 // removeEmptyLogFiles deletes zero-length value-log and memtable files: a

@@ -1,8 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +74,120 @@ func TestBadgerTableStats(t *testing.T) {
 	if got := p.TableStats().IndexCache; got != 0 {
 		t.Errorf("unencrypted store reports an index cache of %d", got)
 	}
+}
+
+// TestValueThreshold: long values go to the value log, short ones stay in
+// the tree, and both read back; the baseline's negative threshold keeps
+// every value in the tree.
+func TestValueThreshold(t *testing.T) {
+	for _, tt := range []struct {
+		threshold int64
+		wantVlog  bool
+	}{{0, true}, {-1, false}} {
+		dir := t.TempDir()
+		b, err := OpenBadger(BadgerOptions{Dir: dir, ValueThreshold: tt.threshold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		long := bytes.Repeat([]byte("sealed content "), DefaultValueThreshold/8)
+		short := []byte("metadata")
+		if err := b.Update(func(tx Tx) error {
+			if err := tx.Set([]byte("long"), long); err != nil {
+				return err
+			}
+			return tx.Set([]byte("short"), short)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.View(func(r Reader) error {
+			for k, want := range map[string][]byte{"long": long, "short": short} {
+				got, err := r.Get([]byte(k))
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("threshold %d: %s = %d bytes, %v", tt.threshold, k, len(got), err)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Closed, the value log is cut to what it holds.
+		var vlog int64
+		files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil {
+				vlog += fi.Size()
+			}
+		}
+		if got := vlog >= int64(len(long)); got != tt.wantVlog {
+			t.Errorf("threshold %d: value log of %d bytes for a value of %d", tt.threshold, vlog, len(long))
+		}
+	}
+}
+
+// TestBadgerVlogSyncFailure: once badger logs a failed value-log sync, the
+// commit in flight and every later write fail with ErrSyncFailed, and the
+// refused writes leave nothing behind; reads go on.
+func TestBadgerVlogSyncFailure(t *testing.T) {
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("before"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	log := badgerLogger{syncFailed: b.syncFailed}
+	log.Errorf("Error while opening the table: %v\n", errors.New("other"))
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("other"), []byte("v")) }); err != nil {
+		t.Fatalf("another logged error stopped writes: %v", err)
+	}
+	// The failure is logged while this commit is on its way.
+	err = b.Update(func(tx Tx) error {
+		log.Errorf("Error while curlf sync: %v\n", errors.New("input/output error"))
+		return tx.Set([]byte("during"), []byte("v"))
+	})
+	if !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("the commit in flight: %v, want ErrSyncFailed", err)
+	}
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("after"), []byte("v")) }); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("a later write: %v, want ErrSyncFailed", err)
+	}
+	if err := b.View(func(r Reader) error {
+		if _, err := r.Get([]byte("before")); err != nil {
+			t.Errorf("read after the failure: %v", err)
+		}
+		if _, err := r.Get([]byte("after")); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a refused write landed: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadgerVersion pins the badger release whose value-log sync failure
+// badgerLogger recognises (value.go, valueLog.write: "Error while curlf
+// sync"). Upgrading badger: check that message, and whether the failure is
+// returned now, then update this test.
+func TestBadgerVersion(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "github.com/dgraph-io/badger/v4 v4.9.6"
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/dgraph-io/badger/v4" {
+			if strings.Join(f[:2], " ") != want {
+				t.Fatalf("go.mod requires %s %s: check vlogSyncFailure against its value.go", f[0], f[1])
+			}
+			if !strings.HasPrefix("Error while curlf sync: %v\n", vlogSyncFailure) {
+				t.Fatal("vlogSyncFailure does not match badger's message")
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod does not require badger")
 }

@@ -242,7 +242,8 @@ func versionsOf(t *testing.T, b *Badger, key []byte) int {
 // of writes make tables.
 func openSmall(t *testing.T) *Badger {
 	t.Helper()
-	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), NoSync: true, MemTableSize: 8 << 20, MinFreeBytes: -1})
+	// Values stay in the tree, so that fillTables' padding fills tables.
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), NoSync: true, MemTableSize: 8 << 20, MinFreeBytes: -1, ValueThreshold: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
