@@ -58,8 +58,8 @@ type BadgerOptions struct {
 // it was copied again by every compaction of every level it went through,
 // and its blocks made up most of the table indexes held in memory (see
 // "The eighth session's changes" in docs/PERFORMANCE.md). The value log is
-// never garbage-collected on a live store (see GC); what a key rotation
-// re-seals stays on disk until an offline collection.
+// never garbage-collected on a live store (see GC): the envelopes a key
+// rotation replaces stay on disk, one more copy of the content per rotation.
 const DefaultValueThreshold = 2 << 10
 
 // ErrSyncFailed is returned by Update once a sync of the value log has
