@@ -54,20 +54,19 @@ func (c *metaCache) shared(b []byte) (*Meta, error) {
 
 // getMeta reads and decodes the metadata of petition id.
 func (v *Vault) getMeta(r store.Reader, id string) (*Meta, error) {
-	var m *Meta
-	err := getRecord(r, metaKey(id), func(b []byte) (err error) {
-		m, err = v.metas.decode(b)
-		return err
-	})
-	return m, err
+	return readMeta(r, id, v.metas.decode)
 }
 
 // sharedMeta is getMeta for a caller that only reads the metadata: it may
 // be shared with other callers and must not be modified.
 func (v *Vault) sharedMeta(r store.Reader, id string) (*Meta, error) {
+	return readMeta(r, id, v.metas.shared)
+}
+
+func readMeta(r store.Reader, id string, decode func([]byte) (*Meta, error)) (*Meta, error) {
 	var m *Meta
 	err := getRecord(r, metaKey(id), func(b []byte) (err error) {
-		m, err = v.metas.shared(b)
+		m, err = decode(b)
 		return err
 	})
 	return m, err
