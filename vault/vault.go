@@ -111,6 +111,8 @@ type Vault struct {
 	tables func() store.TableStats
 	// releaseTables hands back the pages of the store's table files.
 	releaseTables func() int64
+	// collectOffline reclaims the store's replaced values (CollectGarbage).
+	collectOffline func() (int, error)
 
 	model      atomic.Pointer[analysis.Model]
 	shingler   *analysis.Shingler
@@ -293,7 +295,8 @@ func Open(dir string, opts Options) (*Vault, error) {
 		rules:      opts.Deadlines.withDefaults(),
 		tables:     bs.TableStats,
 
-		releaseTables: bs.ReleaseTablePages,
+		releaseTables:  bs.ReleaseTablePages,
+		collectOffline: bs.CollectOffline,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -369,6 +372,13 @@ func (v *Vault) ReleaseMemory() int64 {
 	debug.FreeOSMemory()
 	return n
 }
+
+// CollectGarbage reclaims the disk space of replaced records, chiefly the
+// content envelopes a key rotation re-sealed, which the store's value log
+// keeps until then, and returns how many value-log files it rewrote. It is
+// for a stopped vault (pvault gc): the store must serve no reads meanwhile
+// (see store.Badger.GC).
+func (v *Vault) CollectGarbage() (int, error) { return v.collectOffline() }
 
 // Hasher computes the vault's keyed hashes.
 func (v *Vault) Hasher() *Hasher { return v.hasher }

@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdAnalysis(rest, getenv, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, getenv, stdout, stderr)
+	case "gc":
+		return cmdGC(rest, getenv, stdout, stderr)
 	case "gen":
 		return cmdGen(ctx, rest, getenv, stdout, stderr)
 	case "bench":
@@ -83,6 +85,7 @@ commands:
   user add --data DIR --username U --unit U --roles r1,r2 [--password-file F]
   user passwd --data DIR --username U [--password-file F]
   check --data DIR                                    read every record of a stopped vault; report damage
+  gc --data DIR                                       reclaim the space of replaced records in a stopped vault (after keys rotate)
   sweep --data DIR | --url URL [--token-file F]     run the deadline sweeper once (for cron)
   analysis train --data FILE.jsonl --out MODEL       train a classifier (default data: the shipped corpus)
   analysis eval --data FILE.jsonl [--model MODEL]    per-class precision/recall/F1, macro-F1, confusion matrix

@@ -45,6 +45,9 @@ type BadgerOptions struct {
 	// a negative value keeps badger's own default, under which every value
 	// of up to 1 MiB lives in the tree (the load tool's plain baseline).
 	ValueThreshold int64
+	// ValueLogFileSize bounds each value-log file (default badger's, 1 GiB);
+	// tests make it small to see files collected.
+	ValueLogFileSize int64
 	// StockTransactions uses badger's own transactions, whose reads wait
 	// for every commit in flight to finish (see versions). The load tool's
 	// plain baseline uses them, as a plain badger server would.
@@ -59,7 +62,8 @@ type BadgerOptions struct {
 // and its blocks made up most of the table indexes held in memory (see
 // "The eighth session's changes" in docs/PERFORMANCE.md). The value log is
 // never garbage-collected on a live store (see GC): the envelopes a key
-// rotation replaces stay on disk, one more copy of the content per rotation.
+// rotation replaces stay on disk until pvault gc runs on the stopped vault
+// (CollectOffline).
 const DefaultValueThreshold = 2 << 10
 
 // ErrSyncFailed is returned by Update once a sync of the value log has
@@ -104,6 +108,9 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		bo = bo.WithValueThreshold(DefaultValueThreshold)
 	case opts.ValueThreshold > 0:
 		bo = bo.WithValueThreshold(opts.ValueThreshold)
+	}
+	if opts.ValueLogFileSize > 0 {
+		bo = bo.WithValueLogFileSize(opts.ValueLogFileSize)
 	}
 	mt := opts.MemTableSize
 	if mt == 0 {
@@ -360,6 +367,29 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 	stream := b.db.NewStreamAt(ts)
 	stream.LogPrefix = "DB.Backup"
 	return stream.Backup(w, 0)
+}
+
+// CollectOffline reclaims the disk space of replaced values: it compacts
+// the whole tree into its last level, which drops the versions nothing can
+// read any more and notes which value-log entries they pointed to, then
+// rewrites each value-log file of which at least half is garbage, until
+// none is left. It returns how many files it rewrote. Like GC it is only
+// for a store that serves no reads meanwhile (pvault gc, the vault stopped).
+func (b *Badger) CollectOffline() (int, error) {
+	if err := b.db.Flatten(compactors()); err != nil {
+		return 0, translate(err)
+	}
+	n := 0
+	for {
+		err := b.db.RunValueLogGC(0.5)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return n, nil
+		}
+		if err != nil {
+			return n, translate(err)
+		}
+		n++
+	}
 }
 
 // GC runs one round of value-log garbage collection. It returns nil when
