@@ -100,7 +100,8 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		WithSyncWrites(!opts.NoSync).
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1).
-		WithLogger(badgerLogger{opts.Logger, failed}).
+		WithLogger(badgerLogger{opts.Logger, failed, haltOnSyncFailure}).
+		WithVerifyValueChecksum(true).
 		WithReadOnly(opts.ReadOnly).
 		WithMetricsEnabled(false)
 	switch {
@@ -376,6 +377,12 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 // none is left. It returns how many files it rewrote. Like GC it is only
 // for a store that serves no reads meanwhile (pvault gc, the vault stopped).
 func (b *Badger) CollectOffline() (int, error) {
+	// Flattening rewrites the tree, and each collection copies up to half
+	// a value-log file into a new one through a memory map.
+	lsm, _ := b.db.Size()
+	if !b.space.enough(b.dir, max(b.minFree, 0)+lsm+(512<<20)) {
+		return 0, ErrNoSpace
+	}
 	if err := b.db.Flatten(compactors()); err != nil {
 		return 0, translate(err)
 	}
@@ -498,10 +505,13 @@ func (t badgerTx) Delete(key []byte) error { return t.txn.Delete(key) }
 // also watches for the one failure badger v4.9.6 logs instead of returning:
 // a failed sync of the value log, which the commit waiting on it does not
 // hear of (value.go, valueLog.write; a failed sync of the tree's log is
-// returned). The store then refuses writes (ErrSyncFailed).
+// returned). The process then stops at once, before badger writes the
+// batch to the tree (see Errorf); where it does not (tests), the store
+// refuses writes (ErrSyncFailed).
 type badgerLogger struct {
 	l          *slog.Logger
 	syncFailed *atomic.Bool
+	halt       func()
 }
 
 // vlogSyncFailure starts badger's message for a failed value-log sync
@@ -509,13 +519,28 @@ type badgerLogger struct {
 const vlogSyncFailure = "Error while curlf sync"
 
 func (b badgerLogger) Errorf(f string, a ...any) {
+	msg := strings.TrimSpace(fmt.Sprintf(f, a...))
+	if b.l != nil {
+		b.l.Error("store", "msg", msg)
+	}
 	if b.syncFailed != nil && strings.HasPrefix(f, vlogSyncFailure) {
 		b.syncFailed.Store(true)
-	}
-	if b.l != nil {
-		b.l.Error("store", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+		// Badger goes on to write the batch to the tree's log and apply
+		// it, and the kernel reports a failed writeback only once: the
+		// only safe answer is to stop before that, with nothing of the
+		// batch acknowledged, and let the next start recover from disk.
+		if b.l != nil {
+			b.l.Error("stopping: the value log could not be synced; nothing of the batch was acknowledged, and the store recovers what is on disk at the next start")
+		}
+		if b.halt != nil {
+			b.halt()
+		}
 	}
 }
+
+// haltOnSyncFailure ends the process (EX_IOERR). Tests replace it.
+var haltOnSyncFailure = func() { os.Exit(74) }
+
 func (b badgerLogger) Warningf(f string, a ...any) {
 	if b.l != nil {
 		b.l.Warn("store", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))

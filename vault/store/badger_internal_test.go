@@ -127,9 +127,10 @@ func TestValueThreshold(t *testing.T) {
 	}
 }
 
-// TestBadgerVlogSyncFailure: once badger logs a failed value-log sync, the
-// commit in flight and every later write fail with ErrSyncFailed, and the
-// refused writes leave nothing behind; reads go on.
+// TestBadgerVlogSyncFailure: when badger logs a failed value-log sync the
+// process is stopped; where that is stubbed out, the commit in flight and
+// every later write fail with ErrSyncFailed, and the refused writes leave
+// nothing behind; reads go on. Other logged errors change nothing.
 func TestBadgerVlogSyncFailure(t *testing.T) {
 	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
 	if err != nil {
@@ -139,7 +140,8 @@ func TestBadgerVlogSyncFailure(t *testing.T) {
 	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("before"), []byte("v")) }); err != nil {
 		t.Fatal(err)
 	}
-	log := badgerLogger{syncFailed: b.syncFailed}
+	halted := 0
+	log := badgerLogger{syncFailed: b.syncFailed, halt: func() { halted++ }}
 	log.Errorf("Error while opening the table: %v\n", errors.New("other"))
 	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("other"), []byte("v")) }); err != nil {
 		t.Fatalf("another logged error stopped writes: %v", err)
@@ -151,6 +153,9 @@ func TestBadgerVlogSyncFailure(t *testing.T) {
 	})
 	if !errors.Is(err, ErrSyncFailed) {
 		t.Fatalf("the commit in flight: %v, want ErrSyncFailed", err)
+	}
+	if halted != 1 {
+		t.Fatalf("the process was told to stop %d times, want once", halted)
 	}
 	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("after"), []byte("v")) }); !errors.Is(err, ErrSyncFailed) {
 		t.Fatalf("a later write: %v, want ErrSyncFailed", err)
