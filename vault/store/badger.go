@@ -45,8 +45,8 @@ type BadgerOptions struct {
 	// a negative value keeps badger's own default, under which every value
 	// of up to 1 MiB lives in the tree (the load tool's plain baseline).
 	ValueThreshold int64
-	// ValueLogFileSize bounds each value-log file (default badger's, 1 GiB);
-	// tests make it small to see files collected.
+	// ValueLogFileSize bounds each value-log file (default
+	// DefaultValueLogFileSize).
 	ValueLogFileSize int64
 	// StockTransactions uses badger's own transactions, whose reads wait
 	// for every commit in flight to finish (see versions). The load tool's
@@ -65,6 +65,12 @@ type BadgerOptions struct {
 // rotation replaces stay on disk until pvault gc runs on the stopped vault
 // (CollectOffline).
 const DefaultValueThreshold = 2 << 10
+
+// DefaultValueLogFileSize bounds value-log files at 64 MiB instead of
+// badger's 1 GiB: opening the store reads the newest file whole (its
+// entries' checksums, to find where it ends), which took most of a second
+// and left its pages resident at a million petitions.
+const DefaultValueLogFileSize = 64 << 20
 
 // ErrSyncFailed is returned by Update once a sync of the value log has
 // failed: what the store acknowledged since may not be on disk, so it
@@ -112,6 +118,8 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	}
 	if opts.ValueLogFileSize > 0 {
 		bo = bo.WithValueLogFileSize(opts.ValueLogFileSize)
+	} else if !opts.StockTransactions {
+		bo = bo.WithValueLogFileSize(DefaultValueLogFileSize)
 	}
 	mt := opts.MemTableSize
 	if mt == 0 {
@@ -246,7 +254,8 @@ func (b *Badger) TableStats() TableStats {
 // opening the store read: badger reads every table's index through its
 // memory map and keeps it, decrypted, in the index cache, so those pages
 // are not read again, yet they stay mapped and count in the process's
-// resident memory (250 MB at a million petitions). Pages read later come
+// resident memory (250 MB at a million petitions). The same goes for the
+// newest value-log file, which opening reads whole. Pages read later come
 // back on demand. It returns the bytes of the mappings advised; it does
 // nothing where the kernel cannot be asked (not Linux).
 func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }

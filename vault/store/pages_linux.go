@@ -18,9 +18,9 @@ import (
 // alone, without swap), never lost.
 const madvPageout = 21
 
-// pageOutTables asks the kernel to reclaim the pages of dir's table files
-// that are mapped into this process, and returns the bytes of the ranges
-// advised.
+// pageOutTables asks the kernel to reclaim the pages of dir's table and
+// value-log files that are mapped into this process, and returns the bytes
+// of the ranges advised.
 func pageOutTables(dir string) int64 {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -42,7 +42,7 @@ func pageOutTables(dir string) int64 {
 		// A table a compaction has deleted stays mapped until its last
 		// reader is done: " (deleted)" follows its path.
 		path = bytes.TrimSuffix(path, []byte(" (deleted)"))
-		if !ok || !bytes.HasPrefix(path, prefix) || !bytes.HasSuffix(path, []byte(".sst")) {
+		if !ok || !bytes.HasPrefix(path, prefix) || !(bytes.HasSuffix(path, []byte(".sst")) || bytes.HasSuffix(path, []byte(".vlog"))) {
 			continue
 		}
 		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, madvPageout); errno == 0 {
