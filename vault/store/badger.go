@@ -538,8 +538,11 @@ func (b badgerLogger) Errorf(f string, a ...any) {
 		// it, and the kernel reports a failed writeback only once: the
 		// only safe answer is to stop before that, with nothing of the
 		// batch acknowledged, and let the next start recover from disk.
+		const stop = "stopping: the value log could not be synced; nothing of the batch was acknowledged, and the store recovers what is on disk at the next start"
 		if b.l != nil {
-			b.l.Error("stopping: the value log could not be synced; nothing of the batch was acknowledged, and the store recovers what is on disk at the next start")
+			b.l.Error(stop)
+		} else {
+			fmt.Fprintln(os.Stderr, "pvault: store: "+msg+"; "+stop)
 		}
 		if b.halt != nil {
 			b.halt()
@@ -547,7 +550,8 @@ func (b badgerLogger) Errorf(f string, a ...any) {
 	}
 }
 
-// haltOnSyncFailure ends the process (EX_IOERR). Tests replace it.
+// haltOnSyncFailure ends the process (EX_IOERR). Tests give the logger a
+// halt of their own.
 var haltOnSyncFailure = func() { os.Exit(74) }
 
 func (b badgerLogger) Warningf(f string, a ...any) {
