@@ -377,7 +377,7 @@ func (v *Vault) ReleaseMemory() int64 {
 // content envelopes a key rotation re-sealed, which the store's value log
 // keeps until then, and returns how many value-log files it rewrote. It is
 // for a stopped vault (pvault gc): the store must serve no reads meanwhile
-// (see store.Badger.GC).
+// (see store.Badger.CollectOffline).
 func (v *Vault) CollectGarbage() (int, error) { return v.collectOffline() }
 
 // Hasher computes the vault's keyed hashes.

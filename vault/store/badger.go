@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -61,7 +60,7 @@ type BadgerOptions struct {
 // it was copied again by every compaction of every level it went through,
 // and its blocks made up most of the table indexes held in memory (see
 // "The eighth session's changes" in docs/PERFORMANCE.md). The value log is
-// never garbage-collected on a live store (see GC): the envelopes a key
+// never garbage-collected on a live store (see CollectOffline): the envelopes a key
 // rotation replaces stay on disk until pvault gc runs on the stopped vault
 // (CollectOffline).
 const DefaultValueThreshold = 2 << 10
@@ -383,8 +382,11 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 // the whole tree into its last level, which drops the versions nothing can
 // read any more and notes which value-log entries they pointed to, then
 // rewrites each value-log file of which at least half is garbage, until
-// none is left. It returns how many files it rewrote. Like GC it is only
-// for a store that serves no reads meanwhile (pvault gc, the vault stopped).
+// none is left. It returns how many files it rewrote. It is only for a
+// store that serves no reads meanwhile (pvault gc, the vault stopped): in
+// badger v4.9.6 a Get whose value-log file the collection deletes between
+// finding the key and reading the value gets an empty value and no error,
+// so a live store never collects its value log.
 func (b *Badger) CollectOffline() (int, error) {
 	// Flattening rewrites the tree, and each collection copies up to half
 	// a value-log file into a new one through a memory map.
@@ -406,19 +408,6 @@ func (b *Badger) CollectOffline() (int, error) {
 		}
 		n++
 	}
-}
-
-// GC runs one round of value-log garbage collection. It returns nil when
-// nothing was rewritten. It must not run while the store serves reads: in
-// badger v4.9.6 a Get whose value-log file the collection deletes between
-// finding the key and reading the value gets an empty value and no error.
-// pvault never calls it on a live store.
-func (b *Badger) GC(ctx context.Context) error {
-	err := b.db.RunValueLogGC(0.5)
-	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
-		return nil
-	}
-	return err
 }
 
 func translate(err error) error {
