@@ -381,7 +381,7 @@ func (v *Vault) correctionOp(id, label string) (store.Op, error) {
 	if err != nil {
 		return store.Op{}, err
 	}
-	sealed, err := v.seal(mustJSON(Correction{Text: analysis.JoinText(c.Title, c.Content, c.Requests), Label: label}))
+	sealed, err := v.sealJSON(mustJSON(Correction{Text: analysis.JoinText(c.Title, c.Content, c.Requests), Label: label}))
 	if err != nil {
 		return store.Op{}, err
 	}

@@ -340,7 +340,7 @@ func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, e
 	if err != nil {
 		return nil, err
 	}
-	sealedContent, err := v.seal(cb)
+	sealedContent, err := v.sealJSON(cb)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +349,7 @@ func (v *Vault) sealPetition(m *Meta, c *Content, id *Petitioner) ([]store.Op, e
 		store.Put(contentKey(m.ID), sealedContent),
 	}
 	if id != nil {
-		sealedID, err := v.seal(mustJSON(id))
+		sealedID, err := v.sealJSON(mustJSON(id))
 		if err != nil {
 			return nil, err
 		}

@@ -435,7 +435,7 @@ func (v *Vault) reseal(k, val []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ev.Sealed, err = v.seal(pt); err != nil {
+		if ev.Sealed, err = v.sealJSON(pt); err != nil {
 			return nil, err
 		}
 		return mustJSON(ev), nil
@@ -444,7 +444,7 @@ func (v *Vault) reseal(k, val []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.seal(pt)
+	return v.sealJSON(pt) // every record re-sealed is JSON: padded, if it was sealed before padding
 }
 
 func petitionOfKey(k []byte) string {

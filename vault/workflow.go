@@ -105,7 +105,7 @@ func (v *Vault) newEvent(m *Meta, ev Event, text EventText) (Event, store.Op, er
 		ev.Time = v.Now()
 	}
 	if text != (EventText{}) {
-		sealed, err := v.seal(mustJSON(text))
+		sealed, err := v.sealJSON(mustJSON(text))
 		if err != nil {
 			return ev, store.Op{}, err
 		}
