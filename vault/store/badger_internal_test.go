@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 func TestIndexCacheFor(t *testing.T) {
@@ -255,6 +258,46 @@ func TestCollectOffline(t *testing.T) {
 			}
 		}
 		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTableSize: the store's tables are of one size at every level (badger
+// doubles it per level by default, and a compaction's builders hold twice
+// the table size each); the baseline keeps badger's defaults.
+func TestTableSize(t *testing.T) {
+	bo, _ := badgerOptions(BadgerOptions{Dir: t.TempDir()}, new(atomic.Bool))
+	if bo.BaseTableSize != DefaultTableSize || bo.TableSizeMultiplier != 1 {
+		t.Errorf("tables of %d bytes, multiplier %d; want %d and 1", bo.BaseTableSize, bo.TableSizeMultiplier, DefaultTableSize)
+	}
+	bo, _ = badgerOptions(BadgerOptions{Dir: t.TempDir(), TableSize: 1 << 20}, new(atomic.Bool))
+	if bo.BaseTableSize != 1<<20 || bo.TableSizeMultiplier != 1 {
+		t.Errorf("TableSize 1 MiB: tables of %d bytes, multiplier %d", bo.BaseTableSize, bo.TableSizeMultiplier)
+	}
+	def := badger.DefaultOptions("")
+	bo, _ = badgerOptions(BadgerOptions{Dir: t.TempDir(), StockTransactions: true}, new(atomic.Bool))
+	if bo.BaseTableSize != def.BaseTableSize || bo.TableSizeMultiplier != def.TableSizeMultiplier {
+		t.Errorf("baseline: tables of %d bytes, multiplier %d; want badger's %d and %d", bo.BaseTableSize, bo.TableSizeMultiplier, def.BaseTableSize, def.TableSizeMultiplier)
+	}
+	// A store of small tables works as any other.
+	st, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), TableSize: 64 << 10, MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 4000 {
+		k := fmt.Appendf(nil, "k/%06d", i)
+		if err := st.Update(func(tx Tx) error { return tx.Set(k, bytes.Repeat([]byte{byte(i)}, 500)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.View(func(r Reader) error {
+		b, err := r.Get([]byte("k/003999"))
+		if err == nil && (len(b) != 500 || b[0] != byte(3999%256)) {
+			err = fmt.Errorf("read back %d bytes", len(b))
+		}
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
