@@ -169,6 +169,7 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 	now := v.Now()
 	var page []*Meta
 	next := ""
+	g := v.recent.begin()
 	err := v.st.View(func(r store.Reader) error {
 		for {
 			for _, s := range streams {
@@ -191,7 +192,7 @@ func (v *Vault) List(sub *policy.Subject, scopes []string, q Query, allow func(*
 					s.buf = s.buf[1:]
 				}
 			}
-			m, err := v.sharedMeta(r, best)
+			m, err := v.recentMeta(r, best, g)
 			if err != nil {
 				if err == ErrNotFound {
 					continue // index ahead of a deleted record

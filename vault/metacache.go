@@ -1,9 +1,11 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"pvault/vault/store"
 )
@@ -100,4 +102,96 @@ func clonePtr[T any](p *T) *T {
 	}
 	c := *p
 	return &c
+}
+
+// maxRecentMetas bounds recentMetas: the petitions of the first pages of
+// lists and of the cases being read, about 1 KB each.
+const maxRecentMetas = 16384
+
+// recentMetas caches decoded metadata by petition id, for lists and reads:
+// a list page of a large vault otherwise reads each row's metadata through
+// every level of the store (a third of a page's CPU at a million
+// petitions). Every Update that writes or deletes a petition's metadata
+// drops its entry after the commit, before the writer's caller is answered
+// (authWatch). A value read from a snapshot taken before such a commit may
+// not be stored after it: each of 256 stripes of ids remembers the
+// generation of its last drop, and put refuses a value read before it. An
+// entry is therefore never older than the last commit of its petition
+// acknowledged to anyone. The entries are shared: callers must not change
+// them.
+type recentMetas struct {
+	gen    atomic.Uint64 // moves on at every drop
+	mu     sync.RWMutex
+	m      map[string]*Meta
+	stripe [256]uint64 // gen at the last drop in each stripe
+}
+
+func metaStripe(id string) int {
+	h := uint32(2166136261)
+	for i := range len(id) {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h & 255)
+}
+
+// begin returns the generation to give put for values read from a snapshot
+// taken after begin.
+func (c *recentMetas) begin() uint64 { return c.gen.Load() }
+
+func (c *recentMetas) get(id string) *Meta {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[id]
+}
+
+// put stores m, read from a snapshot taken after begin returned g.
+func (c *recentMetas) put(id string, m *Meta, g uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stripe[metaStripe(id)] > g {
+		return // its petition was written since: m may be older
+	}
+	if c.m == nil {
+		c.m = make(map[string]*Meta)
+	}
+	if len(c.m) >= maxRecentMetas {
+		dropQuarter(c.m, func(k string) { delete(c.m, k) })
+	}
+	c.m[id] = m
+}
+
+// drop forgets the petitions ids, written by a commit that has landed or
+// may have.
+func (c *recentMetas) drop(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		c.stripe[metaStripe(id)] = c.gen.Add(1)
+		delete(c.m, id)
+	}
+}
+
+// metaKeyID returns the petition id of a metadata key, or false.
+func metaKeyID(k []byte) (string, bool) {
+	if len(k) <= len("p//m") || string(k[:2]) != "p/" || string(k[len(k)-2:]) != "/m" {
+		return "", false
+	}
+	id := k[2 : len(k)-2]
+	if bytes.IndexByte(id, '/') >= 0 {
+		return "", false
+	}
+	return string(id), true
+}
+
+// recentMeta is sharedMeta through v.recent, for a reader whose snapshot
+// was taken after v.recent.begin returned g.
+func (v *Vault) recentMeta(r store.Reader, id string, g uint64) (*Meta, error) {
+	if m := v.recent.get(id); m != nil {
+		return m, nil
+	}
+	m, err := v.sharedMeta(r, id)
+	if err == nil {
+		v.recent.put(id, m, g)
+	}
+	return m, err
 }

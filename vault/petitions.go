@@ -442,13 +442,20 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
+	if m := v.recent.get(id); m != nil {
+		return m.clone(), nil
+	}
 	var m *Meta
+	g := v.recent.begin()
 	err := v.st.View(func(r store.Reader) error {
 		var err error
-		m, err = v.getMeta(r, id)
+		m, err = v.recentMeta(r, id, g)
 		return err
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	return m.clone(), nil
 }
 
 // OpenContent decrypts a petition's content. It returns an error wrapping

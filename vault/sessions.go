@@ -57,11 +57,13 @@ func (c *sessionCache) put(key string, gen uint64, e *cachedSession) {
 }
 
 // authWatch is the vault's store: it moves the session cache's generation
-// on after every Update that writes a user or session record, committed or
-// not (a failed commit may still have applied).
+// on after every Update that writes a user or session record, and drops
+// from the metadata cache the petitions whose metadata an Update writes,
+// committed or not (a failed commit may still have applied).
 type authWatch struct {
 	store.Store
-	gen *atomic.Uint64
+	gen   *atomic.Uint64
+	metas *recentMetas
 }
 
 func isAuthKey(k []byte) bool {
@@ -69,30 +71,42 @@ func isAuthKey(k []byte) bool {
 }
 
 func (w authWatch) Update(fn func(store.Tx) error) error {
-	var touched bool
-	err := w.Store.Update(func(tx store.Tx) error { return fn(&watchTx{Tx: tx, touched: &touched}) })
-	if touched {
+	wt := &watchTx{}
+	err := w.Store.Update(func(tx store.Tx) error {
+		wt.Tx = tx // a retried fn adds its writes to the last run's: dropping more is safe
+		return fn(wt)
+	})
+	if wt.touched {
 		w.gen.Add(1)
+	}
+	if len(wt.metas) > 0 && w.metas != nil {
+		w.metas.drop(wt.metas)
 	}
 	return err
 }
 
 type watchTx struct {
 	store.Tx
-	touched *bool
+	touched bool
+	metas   []string // petitions whose metadata is written
+}
+
+func (t *watchTx) note(k []byte) {
+	if isAuthKey(k) {
+		t.touched = true
+	}
+	if id, ok := metaKeyID(k); ok {
+		t.metas = append(t.metas, id)
+	}
 }
 
 func (t *watchTx) Set(k, v []byte) error {
-	if isAuthKey(k) {
-		*t.touched = true
-	}
+	t.note(k)
 	return t.Tx.Set(k, v)
 }
 
 func (t *watchTx) Delete(k []byte) error {
-	if isAuthKey(k) {
-		*t.touched = true
-	}
+	t.note(k)
 	return t.Tx.Delete(k)
 }
 

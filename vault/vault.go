@@ -101,6 +101,8 @@ type Vault struct {
 	sigs    sigCache
 	// metas caches decoded metadata by its stored bytes (metacache.go).
 	metas metaCache
+	// recent caches decoded metadata by petition id (metacache.go).
+	recent *recentMetas
 	// titles caches petition titles, sealed, for list pages (titlecache.go).
 	titles titleCache
 	// presence chooses how uncached buckets are looked up (analyze.go).
@@ -279,9 +281,11 @@ func Open(dir string, opts Options) (*Vault, error) {
 		st = opts.Store(bs)
 	}
 	sessions := &sessionCache{}
-	st = authWatch{Store: st, gen: &sessions.gen}
+	recent := &recentMetas{}
+	st = authWatch{Store: st, gen: &sessions.gen, metas: recent}
 	v := &Vault{
 		sessions:   sessions,
+		recent:     recent,
 		dir:        dir,
 		opts:       opts,
 		st:         st,
