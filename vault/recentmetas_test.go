@@ -2,9 +2,11 @@ package vault
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
+	"pvault/policy"
 	"pvault/vault/store"
 )
 
@@ -122,4 +124,75 @@ func TestRecentMetasConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestListPagesWithRefills: pages of every size, through filters that
+// reject most rows, list exactly the petitions that pass, newest first,
+// each once: the index is read in growing chunks (limit+1, then twice as
+// many each time), and rows at the seams must not be lost or repeated.
+func TestListPagesWithRefills(t *testing.T) {
+	v := newTestVault(t, nil)
+	admin, err := v.UserByName("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string // oldest first
+	for i := range 300 {
+		in := samplePetition()
+		in.Title = fmt.Sprint("第", i, "号")
+		in.Petitioner = nil
+		c, err := v.CreatePetition(in, admin, entry("petition.create"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.Meta.ID)
+	}
+	pos := map[string]int{}
+	for i, id := range ids {
+		pos[id] = i
+	}
+	for _, keep := range []int{1, 3, 7, 100} { // every keep-th petition passes
+		allow := func(m *Meta) bool { return pos[m.ID]%keep == 0 }
+		var want []string
+		for i := len(ids) - 1; i >= 0; i-- {
+			if i%keep == 0 {
+				want = append(want, ids[i])
+			}
+		}
+		for _, limit := range []int{1, 2, 5, 50, 500} {
+			var got []string
+			cursor := ""
+			for pages := 0; ; pages++ {
+				if pages > len(ids)+1 {
+					t.Fatalf("keep %d, limit %d: no end of pages", keep, limit)
+				}
+				items, next, err := v.List(v.Subject(admin), []string{policy.ScopeAll}, Query{Limit: limit, Cursor: cursor}, allow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(items) > limit || (next != "" && len(items) != limit) {
+					t.Fatalf("keep %d, limit %d: a page of %d rows, next %q", keep, limit, len(items), next)
+				}
+				for _, it := range items {
+					got = append(got, it.Meta.ID)
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("keep %d, limit %d: listed %d petitions, want %d (first difference at %d)", keep, limit, len(got), len(want), firstDiff(got, want))
+			}
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
