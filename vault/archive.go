@@ -103,7 +103,7 @@ func (v *Vault) Archive(w io.Writer, q ArchiveQuery, recipients []string) (*Arch
 		if rec.Events, err = v.Events(id); err != nil {
 			return nil, fmt.Errorf("archive %s: %w", id, err)
 		}
-		sealed, err := sealBytes(mustJSON(rec), recips)
+		sealed, err := sealBytes(padJSON(mustJSON(rec)), recips) // padded as the vault's own records
 		if err != nil {
 			return nil, err
 		}

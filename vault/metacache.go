@@ -124,6 +124,11 @@ type recentMetas struct {
 	mu     sync.RWMutex
 	m      map[string]*Meta
 	stripe [256]uint64 // gen at the last drop in each stripe
+	// writing counts the metadata writes of each stripe between their
+	// transaction and their drop: while a commit may be visible but its
+	// entry not yet dropped, the stripe is read from the store, so that a
+	// list never pairs a new index with old metadata.
+	writing [256]atomic.Int32
 }
 
 func metaStripe(id string) int {
@@ -139,17 +144,24 @@ func metaStripe(id string) int {
 func (c *recentMetas) begin() uint64 { return c.gen.Load() }
 
 func (c *recentMetas) get(id string) *Meta {
+	if c.writing[metaStripe(id)].Load() > 0 {
+		return nil
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.m[id]
 }
 
+// writes notes a write of petition id's metadata about to be committed;
+// drop ends it.
+func (c *recentMetas) writes(id string) { c.writing[metaStripe(id)].Add(1) }
+
 // put stores m, read from a snapshot taken after begin returned g.
 func (c *recentMetas) put(id string, m *Meta, g uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stripe[metaStripe(id)] > g {
-		return // its petition was written since: m may be older
+	if s := metaStripe(id); c.stripe[s] > g || c.writing[s].Load() > 0 {
+		return // its petition was written since, or is being: m may be older
 	}
 	if c.m == nil {
 		c.m = make(map[string]*Meta)
@@ -161,13 +173,15 @@ func (c *recentMetas) put(id string, m *Meta, g uint64) {
 }
 
 // drop forgets the petitions ids, written by a commit that has landed or
-// may have.
+// may have, and ends their writes (one per id noted with writes).
 func (c *recentMetas) drop(ids []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {
-		c.stripe[metaStripe(id)] = c.gen.Add(1)
+		s := metaStripe(id)
+		c.stripe[s] = c.gen.Add(1)
 		delete(c.m, id)
+		c.writing[s].Add(-1)
 	}
 }
 

@@ -26,8 +26,8 @@ func TestPaddedLen(t *testing.T) {
 		if paddedLen(p) != p {
 			t.Fatalf("paddedLen(paddedLen(%d)) = %d, want %d (a padded record is not padded again)", n, paddedLen(p), p)
 		}
-		if n > minPadded && float64(p-n) > 0.12*float64(n) {
-			t.Fatalf("paddedLen(%d) = %d: more than 12 %% padding", n, p)
+		if n > minPadded && float64(p-n) > 0.0625*float64(n) {
+			t.Fatalf("paddedLen(%d) = %d: more than 6.25 %% padding", n, p)
 		}
 		prev = p
 		classes[p] = true

@@ -196,3 +196,128 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+func TestRecentMetasWriting(t *testing.T) {
+	var c recentMetas
+	m := &Meta{ID: "a"}
+	c.put("a", m, c.begin())
+	c.writes("a")
+	if got := c.get("a"); got != nil {
+		t.Error("an entry was served while its petition's write was in flight")
+	}
+	m2 := &Meta{ID: "a", Events: 1}
+	c.put("a", m2, c.begin())
+	c.mu.RLock()
+	cached := c.m["a"]
+	c.mu.RUnlock()
+	if cached == m2 {
+		t.Error("an entry was stored while its petition's write was in flight")
+	}
+	c.drop([]string{"a"})
+	if n := c.writing[metaStripe("a")].Load(); n != 0 {
+		t.Fatalf("%d writes in flight after the drop", n)
+	}
+	c.put("a", m, c.begin())
+	if c.get("a") != m {
+		t.Error("no entry stored after the write ended")
+	}
+}
+
+// pausingStore holds every Update that writes, after its commit and before
+// it returns, until released.
+type pausingStore struct {
+	store.Store
+	paused  chan struct{}
+	release chan struct{}
+	armed   bool
+}
+
+func (p *pausingStore) Update(fn func(store.Tx) error) error {
+	err := p.Store.Update(fn)
+	if p.armed {
+		p.armed = false
+		p.paused <- struct{}{}
+		<-p.release
+	}
+	return err
+}
+
+// TestRecentMetasCommitWindow: between a commit and the return of its
+// Update, a read of the petition sees the commit, not the cached value.
+func TestRecentMetasCommitWindow(t *testing.T) {
+	ps := &pausingStore{paused: make(chan struct{}), release: make(chan struct{})}
+	dir := initVault(t, InitOptions{})
+	v := openVault(t, dir, Options{Store: func(s store.Store) store.Store { ps.Store = s; return ps }})
+	admin, err := v.UserByName("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.CreatePetition(samplePetition(), admin, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Meta.ID
+	before, err := v.Meta(id) // cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.armed = true
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := v.AddNote(id, "补充材料已收到", admin, entry("petition.note"))
+		done <- err
+	}()
+	<-ps.paused // committed, not yet returned
+	during, err := v.Meta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ps.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if during.Events != before.Events+1 {
+		t.Errorf("between the commit and its return Meta had %d events, want %d (the committed value)", during.Events, before.Events+1)
+	}
+	after, err := v.Meta(id)
+	if err != nil || after.Events != before.Events+1 {
+		t.Errorf("after the note: %d events, %v", after.Events, err)
+	}
+}
+
+// TestMetaReturnsCopy: a caller changing the metadata Meta returned changes
+// neither the next Meta nor a list row.
+func TestMetaReturnsCopy(t *testing.T) {
+	v := newTestVault(t, nil)
+	admin, err := v.UserByName("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.CreatePetition(samplePetition(), admin, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Meta.ID
+	for range 2 { // the first from the store, the second from the cache
+		m, err := v.Meta(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Status, m.Unit, m.Subjects[0] = "changed", "changed", "changed"
+		m.Risk.Reasons = append(m.Risk.Reasons[:0], "changed")
+	}
+	m, err := v.Meta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status == "changed" || m.Unit == "changed" || m.Subjects[0] == "changed" || slices.Contains(m.Risk.Reasons, "changed") {
+		t.Errorf("Meta returned a changed copy: %+v", m)
+	}
+	items, _, err := v.List(v.Subject(admin), []string{policy.ScopeAll}, Query{Limit: 10}, func(*Meta) bool { return true })
+	if err != nil || len(items) != 1 {
+		t.Fatalf("List = %d items, %v", len(items), err)
+	}
+	if r := items[0].Meta; r.Status == "changed" || r.Subjects[0] == "changed" {
+		t.Errorf("a list row shows a caller's change: %+v", r)
+	}
+}

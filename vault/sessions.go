@@ -71,7 +71,14 @@ func isAuthKey(k []byte) bool {
 }
 
 func (w authWatch) Update(fn func(store.Tx) error) error {
-	wt := &watchTx{}
+	wt := &watchTx{cache: w.metas}
+	defer func() {
+		// After the commit, failed or not, and before the caller is
+		// answered (or after a panic: the writes noted must end).
+		if len(wt.metas) > 0 {
+			w.metas.drop(wt.metas)
+		}
+	}()
 	err := w.Store.Update(func(tx store.Tx) error {
 		wt.Tx = tx // a retried fn adds its writes to the last run's: dropping more is safe
 		return fn(wt)
@@ -79,15 +86,13 @@ func (w authWatch) Update(fn func(store.Tx) error) error {
 	if wt.touched {
 		w.gen.Add(1)
 	}
-	if len(wt.metas) > 0 && w.metas != nil {
-		w.metas.drop(wt.metas)
-	}
 	return err
 }
 
 type watchTx struct {
 	store.Tx
 	touched bool
+	cache   *recentMetas
 	metas   []string // petitions whose metadata is written
 }
 
@@ -95,7 +100,11 @@ func (t *watchTx) note(k []byte) {
 	if isAuthKey(k) {
 		t.touched = true
 	}
+	if t.cache == nil {
+		return
+	}
 	if id, ok := metaKeyID(k); ok {
+		t.cache.writes(id) // before the commit: see recentMetas.writing
 		t.metas = append(t.metas, id)
 	}
 }

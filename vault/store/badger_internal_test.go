@@ -280,7 +280,9 @@ func TestTableSize(t *testing.T) {
 	if bo.BaseTableSize != def.BaseTableSize || bo.TableSizeMultiplier != def.TableSizeMultiplier {
 		t.Errorf("baseline: tables of %d bytes, multiplier %d; want badger's %d and %d", bo.BaseTableSize, bo.TableSizeMultiplier, def.BaseTableSize, def.TableSizeMultiplier)
 	}
-	// A store of small tables works as any other.
+	// A store of small tables works as any other. (What size badger gives
+	// the tables of each level is its own business: a store this small has
+	// no level below its base, where the multiplier would apply.)
 	st, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), TableSize: 64 << 10, MemTableSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
