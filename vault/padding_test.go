@@ -1,15 +1,11 @@
 package vault
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
-
-	"pvault/vault/store"
 )
 
 func TestPaddedLen(t *testing.T) {
@@ -58,26 +54,10 @@ func TestEnvelopeLengthsPadded(t *testing.T) {
 	}
 	dir := initVault(t, InitOptions{Recovery: []string{rec.Recipient().String()}})
 	v := openVault(t, dir, Options{})
-	raw := func(key string) []byte {
-		t.Helper()
-		var b []byte
-		err := v.Store().View(func(r store.Reader) error {
-			var err error
-			b, err = r.Get([]byte(key))
-			return err
-		})
-		if err != nil {
-			t.Fatalf("read %s: %v", key, err)
-		}
-		return b
-	}
+	raw := func(key string) []byte { return storedValue(t, v, key) }
 	open := func(ct []byte) []byte {
 		t.Helper()
-		r, err := age.Decrypt(bytes.NewReader(ct), rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pt, err := io.ReadAll(r)
+		pt, err := ageDecrypt(ct, rec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -248,15 +248,7 @@ func TestRecentMetasCommitWindow(t *testing.T) {
 	ps := &pausingStore{paused: make(chan struct{}), release: make(chan struct{})}
 	dir := initVault(t, InitOptions{})
 	v := openVault(t, dir, Options{Store: func(s store.Store) store.Store { ps.Store = s; return ps }})
-	admin, err := v.UserByName("admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := v.CreatePetition(samplePetition(), admin, entry("petition.create"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := c.Meta.ID
+	admin, id := adminPetition(t, v)
 	before, err := v.Meta(id) // cached
 	if err != nil {
 		t.Fatal(err)
@@ -289,15 +281,7 @@ func TestRecentMetasCommitWindow(t *testing.T) {
 // neither the next Meta nor a list row.
 func TestMetaReturnsCopy(t *testing.T) {
 	v := newTestVault(t, nil)
-	admin, err := v.UserByName("admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := v.CreatePetition(samplePetition(), admin, entry("petition.create"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := c.Meta.ID
+	admin, id := adminPetition(t, v)
 	for range 2 { // the first from the store, the second from the cache
 		m, err := v.Meta(id)
 		if err != nil {
@@ -320,4 +304,18 @@ func TestMetaReturnsCopy(t *testing.T) {
 	if r := items[0].Meta; r.Status == "changed" || r.Subjects[0] == "changed" {
 		t.Errorf("a list row shows a caller's change: %+v", r)
 	}
+}
+
+// adminPetition creates the sample petition as the vault's admin.
+func adminPetition(tb testing.TB, v *Vault) (*User, string) {
+	tb.Helper()
+	admin, err := v.UserByName("admin")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := v.CreatePetition(samplePetition(), admin, entry("petition.create"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return admin, c.Meta.ID
 }

@@ -377,6 +377,30 @@ func TestOpenWrongKey(t *testing.T) {
 	openVault(t, dir, Options{})
 }
 
+// storedValue is the value stored at key.
+func storedValue(tb testing.TB, v *Vault, key string) []byte {
+	tb.Helper()
+	var b []byte
+	err := v.Store().View(func(r store.Reader) error {
+		var err error
+		b, err = r.Get([]byte(key))
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("read %s: %v", key, err)
+	}
+	return b
+}
+
+// ageDecrypt opens ct with stock age.
+func ageDecrypt(ct []byte, id age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(ct), id)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
 func TestRecoveryRecipient(t *testing.T) {
 	rec, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -389,26 +413,8 @@ func TestRecoveryRecipient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := func(key string) []byte {
-		t.Helper()
-		var b []byte
-		err := v.Store().View(func(r store.Reader) error {
-			var err error
-			b, err = r.Get([]byte(key))
-			return err
-		})
-		if err != nil {
-			t.Fatalf("read %s: %v", key, err)
-		}
-		return b
-	}
-	open := func(ct []byte, id age.Identity) ([]byte, error) {
-		r, err := age.Decrypt(bytes.NewReader(ct), id)
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(r)
-	}
+	raw := func(key string) []byte { return storedValue(t, v, key) }
+	open := ageDecrypt
 
 	// The content envelope is a standard age file that the recovery
 	// identity opens alone.
