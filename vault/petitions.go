@@ -449,12 +449,13 @@ func (v *Vault) Meta(id string) (*Meta, error) {
 	g := v.recent.begin()
 	err := v.st.View(func(r store.Reader) error {
 		var err error
-		m, err = v.recentMeta(r, id, g)
+		m, err = v.sharedMeta(r, id) // the cache was just asked
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	v.recent.put(id, m, g)
 	return m.clone(), nil
 }
 
