@@ -305,6 +305,7 @@ func (l *Log) Close() error {
 
 func (l *Log) run() {
 	defer close(l.done)
+	lastBatch := 0
 	for {
 		var first *pending
 		select {
@@ -337,7 +338,7 @@ func (l *Log) run() {
 			default:
 			}
 			wait := time.Until(deadline)
-			if l.expected.Load() <= 0 || wait <= 0 {
+			if (l.expected.Load() <= 0 && len(batch) >= lastBatch) || wait <= 0 {
 				break fill
 			}
 			if timer == nil {
@@ -357,6 +358,7 @@ func (l *Log) run() {
 		if timer != nil {
 			timer.Stop()
 		}
+		lastBatch = len(batch)
 		l.commit(batch)
 	}
 }

@@ -392,6 +392,108 @@ func TestRequestIDReplacedWithinBatch(t *testing.T) {
 	verifyOK(t, g, int64(2+len(rids)))
 }
 
+// TestGatherWaitsForLastBatch checks that, after a commit of n entries, the
+// next commit gathers until it has n (within GatherWait) even when no request
+// is announced with Expect: under a steady load the clients served by one
+// commit come back together, and one commit serves them again.
+func TestGatherWaitsForLastBatch(t *testing.T) {
+	g := &gateStore{Mem: store.NewMem(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	var mu sync.Mutex
+	var batches []int
+	l := openLog(t, g, Options{GatherWait: time.Minute, OnCommit: func(n int, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			batches = append(batches, n)
+		}
+	}})
+	appendAsync := func(n int) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := l.Append(testEntry(i), nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		return &wg
+	}
+	waitQueued := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(l.reqs) != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d appends queued, want %d", len(l.reqs), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	// A first commit held in the store while three appends queue up: they
+	// make a batch of three.
+	g.hold.Store(true)
+	first := appendAsync(1)
+	<-g.entered
+	g.hold.Store(false)
+	three := appendAsync(3)
+	waitQueued(3)
+	close(g.release)
+	first.Wait()
+	three.Wait()
+
+	// One append, taken by the appender alone; then two more. The appender
+	// waits for them and commits the three together.
+	one := appendAsync(1)
+	waitQueued(0)
+	two := appendAsync(2)
+	one.Wait()
+	two.Wait()
+
+	mu.Lock()
+	if !slices.Equal(batches, []int{1, 3, 3}) {
+		t.Errorf("batch sizes %v, want [1 3 3]", batches)
+	}
+	mu.Unlock()
+	verifyOK(t, g, 7)
+}
+
+// TestGatherGivesUp checks that the wait for a batch as large as the last
+// one ends after GatherWait: a lone request is still committed.
+func TestGatherGivesUp(t *testing.T) {
+	var mu sync.Mutex
+	var batches []int
+	l := openLog(t, store.NewMem(), Options{GatherWait: 5 * time.Millisecond, OnCommit: func(n int, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			batches = append(batches, n)
+		}
+	}})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Append(testEntry(i), nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 3 {
+		if _, err := l.Append(testEntry(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(batches); n < 3 || !slices.Equal(batches[n-3:], []int{1, 1, 1}) {
+		t.Errorf("batch sizes %v, want the last three appends committed one by one", batches)
+	}
+}
+
 // buildFilterLog appends a varied set of entries and returns them.
 func buildFilterLog(t *testing.T) (*Log, []Entry) {
 	t.Helper()

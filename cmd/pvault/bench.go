@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strings"
@@ -301,11 +302,22 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print JSON")
 	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs (the in-process vault included, the first preload not) to this file")
+	traceFile := fs.String("trace", "", "write a runtime trace of two seconds in the middle of the pvault run to this file (go tool trace)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if !slices.Contains([]string{"create", "read", "list", "mixed"}, *mix) {
 		return fmt.Errorf("bench: --mix must be create, read, list or mixed")
+	}
+	switch {
+	case *clients < 1:
+		return fmt.Errorf("bench: -c must be at least 1")
+	case *dur <= 0:
+		return fmt.Errorf("bench: -d must be positive")
+	case *preload < 0:
+		return fmt.Errorf("bench: --preload must not be negative")
+	case *npool < 1:
+		return fmt.Errorf("bench: --bodies must be at least 1")
 	}
 	texts, err := newTextGen()
 	if err != nil {
@@ -372,6 +384,13 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			profile = nil
 		}
 		fmt.Fprintf(stderr, "bench: %s, mix %s, %d clients, %s…\n", t.name, *mix, *clients, *dur)
+		if *traceFile != "" && t.name == "pvault" {
+			stop, err := traceWindow(*traceFile, *dur)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		results = append(results, t.run(*mix, *clients, *dur, bodies))
 	}
 	out := map[string]any{"runs": results}
@@ -519,4 +538,27 @@ func serveLocal(h http.Handler) (string, func(), error) {
 		}
 	}()
 	return "http://" + ln.Addr().String() + "/api/v1", func() { hs.Close() }, nil
+}
+
+// traceWindow writes a runtime trace of two seconds from the middle of a run
+// of d (the whole run when it is shorter) to path. stop waits for the trace
+// to end and closes the file.
+func traceWindow(path string, d time.Duration) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	length := min(2*time.Second, d)
+	start := (d - length) / 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(start)
+		if err := trace.Start(f); err != nil {
+			return
+		}
+		time.Sleep(length)
+		trace.Stop()
+	}()
+	return func() { <-done; f.Close() }, nil
 }

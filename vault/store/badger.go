@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -84,11 +85,14 @@ var ErrNoSpace = errors.New("store: not enough free disk space")
 
 // Badger is the badger-backed Store.
 type Badger struct {
-	db      *badger.DB
-	vs      *versions // nil with StockTransactions
-	dir     string
-	minFree int64
-	space   spaceCheck
+	db *badger.DB
+	vs *versions // nil with StockTransactions
+	// commitMu serialises commits, so badger receives them in the order
+	// of their versions (see update).
+	commitMu sync.Mutex
+	dir      string
+	minFree  int64
+	space    spaceCheck
 	// syncFailed is set when badger reports a failed sync of its value
 	// log (see badgerLogger): from then on every write fails.
 	syncFailed *atomic.Bool
@@ -349,27 +353,36 @@ func (b *Badger) update(fn func(Tx) error) error {
 	if err := fn(badgerTx{txn}); err != nil {
 		return translate(err)
 	}
-	done := make(chan error, 1)
-	ts := b.vs.commit(func(ts uint64) {
-		// Once ts is handed out it must finish, or every later write
-		// would wait for it: a panic in badger becomes this commit's error.
-		defer func() {
-			if r := recover(); r != nil {
-				select {
-				case done <- fmt.Errorf("store: commit: %v", r):
-				default: // the callback has already answered
-				}
-			}
-		}()
-		if err := txn.CommitAt(ts, func(err error) { done <- err }); err != nil {
-			done <- err
-		}
-	})
-	err := <-done
+	// Commit synchronously, one at a time: badger receives commits in the
+	// order of their versions, and the committing goroutine waits in badger
+	// itself. A commit with a callback (CommitWith) waits in a goroutine of
+	// its own, started right after the hand-off to badger's writer, which
+	// then lost its turn on the core: in a runtime trace of 32 clients
+	// reading, badger's writer spent 0.49 s of every 2 s waiting to run,
+	// and an audit commit took 1.35 ms instead of 1.0 ms with twice as
+	// many entries. The writers that contend here are few (the audit log's
+	// appender carries nearly every write), and badger would write them
+	// one at a time anyway.
+	b.commitMu.Lock()
+	ts := b.vs.take()
+	err := commitAt(txn, ts)
+	b.commitMu.Unlock()
 	b.vs.finish(ts)
 	release()
 	b.vs.raiseDiscard(b.db.SetDiscardTs)
 	return translate(err)
+}
+
+// commitAt commits txn at ts and waits for it; a panic in badger becomes the
+// commit's error, since once ts is handed out it must finish or every later
+// write would wait for it.
+func commitAt(txn *badger.Txn, ts uint64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: commit: %v", r)
+		}
+	}()
+	return txn.CommitAt(ts, nil)
 }
 
 // Size implements Store: the bytes of the store's table and value-log files.

@@ -97,14 +97,14 @@ func (v *versions) raiseDiscard(set func(uint64)) {
 	}
 }
 
-// commit hands out the next version and calls send with it while holding
-// the lock, so that badger receives commits in the order of their versions.
-func (v *versions) commit(send func(ts uint64)) uint64 {
+// take hands out the next version. Badger must receive commits in the order
+// of their versions: the caller hands ts to badger before the next take
+// (Badger.update holds its commitMu across both).
+func (v *versions) take() uint64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ts := v.next
 	v.next++
-	send(ts)
 	return ts
 }
 
