@@ -64,9 +64,9 @@ type Options struct {
 	MaxBatch int
 	// MaxBatchBytes caps the data bytes in one commit (default 4 MiB).
 	MaxBatchBytes int
-	// GatherWait is the longest a commit waits for announced requests
-	// (default 1 ms; see Expect). Under a steady load some request is
-	// always announced, so every commit waits this long: with 32 clients,
+	// GatherWait is the longest a commit waits to gather its batch
+	// (default 1 ms): for requests announced with Expect, and for as many
+	// entries as the commit before it carried (see run). With 32 clients,
 	// 1 ms served 5 % more reads than 2 ms (five alternating pairs of
 	// runs, four in its favour); creates and the mixed load did not move.
 	GatherWait time.Duration
@@ -324,8 +324,13 @@ func (l *Log) run() {
 		batch := []*pending{first}
 		size := store.OpsSize(first.ops)
 		// Gather: take what is queued, and while requests announced with
-		// Expect are still on their way, wait for them (at most GatherWait):
-		// one synced commit then serves them all.
+		// Expect are still on their way, or the batch is smaller than the
+		// last one, wait (at most GatherWait): one synced commit then serves
+		// them all. The clients one commit answered tend to come back
+		// together, before their next requests are announced; committing
+		// without them split a steady load of 32 clients into commits of
+		// 3.4 entries, each paying for its syncs (see "The eleventh
+		// session" in docs/PERFORMANCE.md).
 		deadline := time.Now().Add(l.opts.GatherWait)
 		var timer *time.Timer
 	fill:
@@ -358,12 +363,17 @@ func (l *Log) run() {
 		if timer != nil {
 			timer.Stop()
 		}
-		lastBatch = len(batch)
-		l.commit(batch)
+		if l.commit(batch) {
+			lastBatch = len(batch)
+		} else {
+			lastBatch = 0
+		}
 	}
 }
 
-func (l *Log) commit(batch []*pending) {
+// commit commits batch and answers its requests. It reports whether the
+// batch was stored.
+func (l *Log) commit(batch []*pending) bool {
 	start := time.Now()
 	if b := l.broken.Load(); b != nil {
 		// Requests queued behind a commit that left the log in doubt are
@@ -371,7 +381,7 @@ func (l *Log) commit(batch []*pending) {
 		for _, p := range batch {
 			p.done <- result{err: fmt.Errorf("%w: %s", ErrUnavailable, *b)}
 		}
-		return
+		return false
 	}
 	l.mu.RLock()
 	head, last := l.head, l.last
@@ -478,7 +488,7 @@ func (l *Log) commit(batch []*pending) {
 		for _, p := range batch {
 			p.done <- result{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 		}
-		return
+		return false
 	}
 	l.healthy.Store(true)
 	l.mu.Lock()
@@ -493,6 +503,7 @@ func (l *Log) commit(batch []*pending) {
 	for i, p := range batch {
 		p.done <- results[i]
 	}
+	return true
 }
 
 func ridTaken(tx store.Tx, rid string) bool {

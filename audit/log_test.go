@@ -444,9 +444,15 @@ func TestGatherWaitsForLastBatch(t *testing.T) {
 	three.Wait()
 
 	// One append, taken by the appender alone; then two more. The appender
-	// waits for them and commits the three together.
+	// waits for them and commits the three together. (The pause only gives
+	// the appender time to take the first: were it too short, the three
+	// would be queued together and the test would pass without the rule,
+	// never fail with it.)
 	one := appendAsync(1)
-	waitQueued(0)
+	for l.expected.Load() != 0 || len(l.reqs) != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 	two := appendAsync(2)
 	one.Wait()
 	two.Wait()
@@ -460,37 +466,60 @@ func TestGatherWaitsForLastBatch(t *testing.T) {
 }
 
 // TestGatherGivesUp checks that the wait for a batch as large as the last
-// one ends after GatherWait: a lone request is still committed.
+// one ends after GatherWait: a lone request after a shared commit waits that
+// long, no longer, and is committed alone.
 func TestGatherGivesUp(t *testing.T) {
+	const gather = 30 * time.Millisecond
+	g := &gateStore{Mem: store.NewMem(), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	var mu sync.Mutex
 	var batches []int
-	l := openLog(t, store.NewMem(), Options{GatherWait: 5 * time.Millisecond, OnCommit: func(n int, _ time.Duration, err error) {
+	l := openLog(t, g, Options{GatherWait: gather, OnCommit: func(n int, _ time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
 			batches = append(batches, n)
 		}
 	}})
+	// A batch of three, queued behind a held commit.
+	g.hold.Store(true)
 	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := l.Append(testEntry(i), nil); err != nil {
+	wg.Go(func() {
+		if _, err := l.Append(testEntry(0), nil); err != nil {
+			t.Error(err)
+		}
+	})
+	<-g.entered
+	g.hold.Store(false)
+	for i := range 3 {
+		wg.Go(func() {
+			if _, err := l.Append(testEntry(i+1), nil); err != nil {
 				t.Error(err)
 			}
-		}()
+		})
 	}
-	wg.Wait()
-	for i := range 3 {
-		if _, err := l.Append(testEntry(i), nil); err != nil {
-			t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.reqs) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("appends were not queued")
 		}
+		time.Sleep(time.Millisecond)
+	}
+	close(g.release)
+	wg.Wait()
+
+	start := time.Now()
+	if _, err := l.Append(testEntry(9), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The lower bound is the rule at work; the upper one, far above it,
+	// only says the wait ended.
+	if took := time.Since(start); took < gather || took > 10*time.Second {
+		t.Errorf("a lone append after a batch of 3 took %v, want GatherWait (%v) and not much more", took, gather)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if n := len(batches); n < 3 || !slices.Equal(batches[n-3:], []int{1, 1, 1}) {
-		t.Errorf("batch sizes %v, want the last three appends committed one by one", batches)
+	if !slices.Equal(batches, []int{1, 3, 1}) {
+		t.Errorf("batch sizes %v, want [1 3 1]", batches)
 	}
 }
 

@@ -302,7 +302,7 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print JSON")
 	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs (the in-process vault included, the first preload not) to this file")
-	traceFile := fs.String("trace", "", "write a runtime trace of two seconds in the middle of the pvault run to this file (go tool trace)")
+	traceFile := fs.String("trace", "", "write a runtime trace of two seconds in the middle of the pvault run to this file (go tool trace); with --url it traces only this load generator")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -389,7 +389,11 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			if err != nil {
 				return err
 			}
-			defer stop()
+			defer func() {
+				if err := stop(); err != nil {
+					fmt.Fprintf(stderr, "bench: %v\n", err)
+				}
+			}()
 		}
 		results = append(results, t.run(*mix, *clients, *dur, bodies))
 	}
@@ -542,23 +546,30 @@ func serveLocal(h http.Handler) (string, func(), error) {
 
 // traceWindow writes a runtime trace of two seconds from the middle of a run
 // of d (the whole run when it is shorter) to path. stop waits for the trace
-// to end and closes the file.
-func traceWindow(path string, d time.Duration) (stop func(), err error) {
+// to end, closes the file and reports a trace that could not be taken.
+func traceWindow(path string, d time.Duration) (stop func() error, err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
 	length := min(2*time.Second, d)
 	start := (d - length) / 2
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		time.Sleep(start)
 		if err := trace.Start(f); err != nil {
+			done <- fmt.Errorf("trace: %w", err)
 			return
 		}
 		time.Sleep(length)
 		trace.Stop()
+		done <- nil
 	}()
-	return func() { <-done; f.Close() }, nil
+	return func() error {
+		err := <-done
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }

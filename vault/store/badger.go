@@ -360,9 +360,9 @@ func (b *Badger) update(fn func(Tx) error) error {
 	// then lost its turn on the core: in a runtime trace of 32 clients
 	// reading, badger's writer spent 0.49 s of every 2 s waiting to run,
 	// and an audit commit took 1.35 ms instead of 1.0 ms with twice as
-	// many entries. The writers that contend here are few (the audit log's
-	// appender carries nearly every write), and badger would write them
-	// one at a time anyway.
+	// many entries. The writers that contend here are few: the audit
+	// log's appender carries nearly every write, and the rest (checkpoints,
+	// the health probe) now wait for its sync instead of sharing it.
 	b.commitMu.Lock()
 	ts := b.vs.take()
 	err := commitAt(txn, ts)

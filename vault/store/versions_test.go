@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,5 +367,26 @@ func TestBadgerUpdatePanicReleases(t *testing.T) {
 	b.vs.mu.Unlock()
 	if n != 0 || b.vs.oldest() != done {
 		t.Errorf("%d reads still registered, discard %d, done %d", n, b.vs.oldest(), done)
+	}
+}
+
+// TestCommitAtPanic: a panic inside badger's commit becomes the commit's
+// error, so that Update finishes its version instead of leaving every later
+// write waiting for it. Badger panics when CommitAt is used on a store not
+// opened in managed mode.
+func TestCommitAtPanic(t *testing.T) {
+	db, err := badger.Open(badger.DefaultOptions("").WithLogger(nil).WithInMemory(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	txn := db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	err = commitAt(txn, 1)
+	if err == nil || !strings.Contains(err.Error(), "store: commit:") {
+		t.Fatalf("commitAt on a store not in managed mode = %v, want the panic as an error", err)
 	}
 }
