@@ -392,7 +392,12 @@ func (l *Log) commit(batch []*pending) bool {
 	var newHead Head
 	err := l.st.Update(func(tx store.Tx) error {
 		n, prev, t := head.Size, last, head.Time
+		// The hashes of this batch, and the leaf hash of the entry before
+		// it, which the first odd entry needs.
 		overlay := make(map[int64]tlog.Hash)
+		if n > 0 {
+			overlay[tlog.StoredHashIndex(0, n-1)] = last
+		}
 		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 			out := make([]tlog.Hash, len(idx))
 			for i, x := range idx {
@@ -400,11 +405,11 @@ func (l *Log) commit(batch []*pending) bool {
 					out[i] = h
 					continue
 				}
-				b, err := tx.Get(hashKey(x))
-				if err != nil || len(b) != tlog.HashSize {
-					return nil, fmt.Errorf("audit: read stored hash %d: %w", x, err)
+				h, err := readStoredHash(tx, x)
+				if err != nil {
+					return nil, err
 				}
-				copy(out[i][:], b)
+				out[i] = h
 			}
 			return out, nil
 		})
@@ -441,11 +446,8 @@ func (l *Log) commit(batch []*pending) bool {
 			base := tlog.StoredHashIndex(0, n)
 			for j, h := range hashes {
 				overlay[base+int64(j)] = h
-				if err := tx.Set(hashKey(base+int64(j)), h[:]); err != nil {
-					return err
-				}
 			}
-			if err := tx.Set(entryKey(n), line); err != nil {
+			if err := tx.Set(entryKey(n), encodeEntryValue(line, hashes[1:])); err != nil {
 				return err
 			}
 			seqb := binary.BigEndian.AppendUint64(nil, uint64(n))
@@ -504,6 +506,19 @@ func (l *Log) commit(batch []*pending) bool {
 		p.done <- results[i]
 	}
 	return true
+}
+
+// readEntry reads and parses entry seq.
+func readEntry(r getter, seq int64) (*Entry, error) {
+	v, err := r.Get(entryKey(seq))
+	if err != nil {
+		return nil, fmt.Errorf("audit: read entry %d: %w", seq, err)
+	}
+	line, err := entryLine(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: entry %d: %w", seq, err)
+	}
+	return ParseEntry(line)
 }
 
 func ridTaken(tx store.Tx, rid string) bool {
@@ -571,11 +586,7 @@ func (l *Log) Entries(f Filter) ([]*Entry, int64, error) {
 	size := l.Head().Size
 	err := l.st.View(func(r store.Reader) error {
 		load := func(seq int64) (*Entry, error) {
-			b, err := r.Get(entryKey(seq))
-			if err != nil {
-				return nil, fmt.Errorf("audit: read entry %d: %w", seq, err)
-			}
-			return ParseEntry(b)
+			return readEntry(r, seq)
 		}
 		match := func(e *Entry) bool {
 			if f.Actor != "" && (e.Actor == nil || e.Actor.Username != f.Actor) {
@@ -686,7 +697,11 @@ func (l *Log) Export(w io.Writer, start, end int64) error {
 				return fmt.Errorf("audit: entry %d missing", next)
 			}
 			next++
-			if _, err := w.Write(append(v, '\n')); err != nil {
+			line, err := entryLine(v)
+			if err != nil {
+				return fmt.Errorf("audit: entry %d: %w", seq, err)
+			}
+			if _, err := w.Write(append(line[:len(line):len(line)], '\n')); err != nil {
 				return err
 			}
 			return nil
@@ -701,7 +716,11 @@ func (l *Log) Each(action string, fn func(*Entry) error) error {
 	return l.st.View(func(r store.Reader) error {
 		if action == "" {
 			return r.Scan(store.ScanOptions{Prefix: prefixEntry}, func(k, v []byte) error {
-				e, err := ParseEntry(v)
+				line, err := entryLine(v)
+				if err != nil {
+					return err
+				}
+				e, err := ParseEntry(line)
 				if err != nil {
 					return err
 				}
@@ -715,11 +734,7 @@ func (l *Log) Each(action string, fn func(*Entry) error) error {
 			if seq >= size {
 				return store.ErrStop
 			}
-			b, err := r.Get(entryKey(seq))
-			if err != nil {
-				return fmt.Errorf("audit: read entry %d: %w", seq, err)
-			}
-			e, err := ParseEntry(b)
+			e, err := readEntry(r, seq)
 			if err != nil {
 				return err
 			}

@@ -921,18 +921,24 @@ func tamperLog(t *testing.T, n int) *store.Mem {
 }
 
 func TestVerifyStoreDetectsTampering(t *testing.T) {
+	for _, first := range []bool{false, true} {
+		name := "second format"
+		if first {
+			name = "first format"
+		}
+		t.Run(name, func(t *testing.T) { testVerifyStoreDetectsTampering(t, first) })
+	}
+}
+
+func testVerifyStoreDetectsTampering(t *testing.T, firstFormat bool) {
 	const n = 9
 	get := func(tx store.Tx, k []byte) []byte {
 		t.Helper()
-		b, err := tx.Get(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return append([]byte(nil), tGet(t, tx, k)...)
 	}
 	editStatus := func(k int64) func(store.Tx) error {
 		return func(tx store.Tx) error {
-			e, err := ParseEntry(get(tx, entryKey(k)))
+			e, err := ParseEntry(tLine(t, tx, k))
 			if err != nil {
 				return err
 			}
@@ -944,7 +950,7 @@ func TestVerifyStoreDetectsTampering(t *testing.T) {
 			if _, err := ParseEntry(b); err != nil {
 				return fmt.Errorf("edited entry not canonical: %w", err)
 			}
-			return tx.Set(entryKey(k), b)
+			return tSetLine(t, tx, k, b)
 		}
 	}
 	del := func(ks ...int64) func(store.Tx) error {
@@ -967,18 +973,18 @@ func TestVerifyStoreDetectsTampering(t *testing.T) {
 		}
 	}
 	flipHash := func(idx int64) func(store.Tx) error {
-		return func(tx store.Tx) error {
-			h := get(tx, hashKey(idx))
-			h[0] ^= 1
-			return tx.Set(hashKey(idx), h)
-		}
+		return func(tx store.Tx) error { return tFlipHash(t, tx, idx) }
 	}
 	leafIdx := func(k int64) int64 { return tlog.StoredHashIndex(0, k) }
-	for _, tt := range []struct {
+	type tamper struct {
 		name    string
 		tamper  func(store.Tx) error
 		wantBad int64
-	}{
+	}
+	// The second format stores no leaf hashes: an edited entry that
+	// completes no interior node (an even one) is named through the next
+	// entry, whose chain link and level-1 hash both record its leaf.
+	cases := []tamper{
 		{"edit first entry", editStatus(0), 0},
 		{"edit middle entry", editStatus(4), 4},
 		{"edit last entry", editStatus(n - 1), n - 1},
@@ -991,12 +997,22 @@ func TestVerifyStoreDetectsTampering(t *testing.T) {
 		{"truncate last two", del(n-2, n-1), n - 2},
 		{"truncate last three", del(n-3, n-2, n-1), n - 3},
 		{"truncate all", del(0, 1, 2, 3, 4, 5, 6, 7, 8), 0},
-		{"edit stored leaf hash 0", flipHash(leafIdx(0)), 0},
-		{"edit stored leaf hash 6", flipHash(leafIdx(6)), 6},
-		{"edit stored leaf hash last", flipHash(leafIdx(n - 1)), n - 1},
 		// An interior node is checked with the entry that completes it
 		// (level 3, node 0 covers entries 0–7).
 		{"edit stored interior hash", flipHash(tlog.StoredHashIndex(3, 0)), 7},
+		{"edit stored level-1 hash", flipHash(tlog.StoredHashIndex(1, 2)), 5},
+		{"edit the chain link of an odd entry", func(tx store.Tx) error {
+			e, err := ParseEntry(tLine(t, tx, 5))
+			if err != nil {
+				return err
+			}
+			e.Prev = ZeroPrev
+			b, err := e.Marshal()
+			if err != nil {
+				return err
+			}
+			return tSetLine(t, tx, 5, b)
+		}, 5},
 		{"replace entry with a non-canonical one", func(tx store.Tx) error {
 			return tx.Set(entryKey(2), append(get(tx, entryKey(2)), ' '))
 		}, 2},
@@ -1009,9 +1025,33 @@ func TestVerifyStoreDetectsTampering(t *testing.T) {
 		{"head claims more entries", func(tx store.Tx) error {
 			return tx.Set(keyHead, bytes.Replace(get(tx, keyHead), []byte(fmt.Sprintf(`"size":%d`, n)), []byte(fmt.Sprintf(`"size":%d`, n+2)), 1))
 		}, n},
-	} {
+	}
+	if firstFormat {
+		cases = append(cases,
+			tamper{"edit stored leaf hash 0", flipHash(leafIdx(0)), 0},
+			tamper{"edit stored leaf hash 6", flipHash(leafIdx(6)), 6},
+			tamper{"edit stored leaf hash last", flipHash(leafIdx(n - 1)), n - 1},
+			tamper{"delete a stored hash", func(tx store.Tx) error {
+				return tx.Delete(hashKey(tlog.StoredHashIndex(1, 1)))
+			}, 3},
+		)
+	} else {
+		cases = append(cases,
+			tamper{"drop the hashes of an entry", func(tx store.Tx) error {
+				return tx.Set(entryKey(3), tLine(t, tx, 3))
+			}, 3},
+			tamper{"garbled entry value", func(tx store.Tx) error {
+				return tx.Set(entryKey(5), []byte{embeddedHashes, 9})
+			}, 5},
+		)
+	}
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			st := tamperLog(t, n)
+			if firstFormat {
+				downgradeLog(t, st)
+				verifyOK(t, st, n)
+			}
 			if err := st.Update(tt.tamper); err != nil {
 				t.Fatal(err)
 			}
@@ -1032,48 +1072,53 @@ func TestVerifyStoreDetectsTampering(t *testing.T) {
 	}
 }
 
-// TestVerifyStoreEditWithRehash edits an entry and rewrites its stored leaf
-// hash too: the next entry's chain link, or for the last entry the head,
-// still gives it away.
+// TestVerifyStoreEditWithRehash edits an entry and, in the first format,
+// rewrites its stored leaf hash too: the next entry's chain link, or for the
+// last entry the head, still gives it away. In the second format no leaf
+// hash is stored, and the next entry's level-1 hash names the edited entry.
 func TestVerifyStoreEditWithRehash(t *testing.T) {
 	const n = 6
-	for _, k := range []int64{0, 3, n - 1} {
-		st := tamperLog(t, n)
-		err := st.Update(func(tx store.Tx) error {
-			b, err := tx.Get(entryKey(k))
+	for _, first := range []bool{false, true} {
+		for _, k := range []int64{0, 3, 4, n - 1} {
+			st := tamperLog(t, n)
+			if first {
+				downgradeLog(t, st)
+			}
+			err := st.Update(func(tx store.Tx) error {
+				e, err := ParseEntry(tLine(t, tx, k))
+				if err != nil {
+					return err
+				}
+				e.Decision = Deny
+				line, err := e.Marshal()
+				if err != nil {
+					return err
+				}
+				if first {
+					leaf := LeafHash(line)
+					if err := tx.Set(hashKey(tlog.StoredHashIndex(0, k)), leaf[:]); err != nil {
+						return err
+					}
+				}
+				return tSetLine(t, tx, k, line)
+			})
 			if err != nil {
-				return err
+				t.Fatal(err)
 			}
-			e, err := ParseEntry(b)
+			res, err := VerifyStore(st)
 			if err != nil {
-				return err
+				t.Fatal(err)
 			}
-			e.Decision = Deny
-			line, err := e.Marshal()
-			if err != nil {
-				return err
+			// An entry that completes interior nodes is caught by them;
+			// otherwise, in the first format, the next entry's chain link
+			// (or, for the last, the head) gives it away.
+			want := k
+			if first && k != n-1 && interiorCount(k) == 0 {
+				want = k + 1
 			}
-			leaf := LeafHash(line)
-			if err := tx.Set(hashKey(tlog.StoredHashIndex(0, k)), leaf[:]); err != nil {
-				return err
+			if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != want {
+				t.Errorf("first format %v: edit %d with rehash: VerifyStore = %+v, want failure at %d", first, k, res, want)
 			}
-			return tx.Set(entryKey(k), line)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := VerifyStore(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// An entry that completes interior nodes is caught by them; otherwise
-		// the next entry's chain link (or, for the last, the head) gives it away.
-		want := k + 1
-		if k == n-1 || tlog.StoredHashCount(k+1)-tlog.StoredHashCount(k) > 1 {
-			want = k
-		}
-		if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != want {
-			t.Errorf("edit %d with rehash: VerifyStore = %+v, want failure at %d", k, res, want)
 		}
 	}
 }

@@ -602,14 +602,7 @@ func TestSignRefusesInconsistentTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.Update(func(tx store.Tx) error {
-				old, err := tx.Get(tlHashKey(tt.index))
-				if err != nil {
-					return err
-				}
-				old[0] ^= 0xff
-				return tx.Set(tlHashKey(tt.index), old)
-			}); err != nil {
+			if err := st.Update(func(tx store.Tx) error { return tFlipHash(t, tx, tt.index) }); err != nil {
 				t.Fatal(err)
 			}
 			tlAppend(t, l, "u", 3)

@@ -186,15 +186,7 @@ func TestStartupMismatches(t *testing.T) {
 			tlEditEntry(t, st, 12)
 		}, 15},
 		{"stored tree under the checkpoint changed", func(t *testing.T, st *store.Mem, opts Options) {
-			if err := st.Update(func(tx store.Tx) error {
-				k := tlHashKey(tlog.StoredHashIndex(3, 0))
-				h, err := tx.Get(k)
-				if err != nil {
-					return err
-				}
-				h[5] ^= 1
-				return tx.Set(k, h)
-			}); err != nil {
+			if err := st.Update(func(tx store.Tx) error { return tFlipHash(t, tx, tlog.StoredHashIndex(3, 0)) }); err != nil {
 				t.Fatal(err)
 			}
 		}, 15},

@@ -243,16 +243,21 @@ func (l *Log) checkTail(from int64) error {
 	return l.st.View(func(r store.Reader) error {
 		var prev []byte
 		if from > 0 {
-			h, err := r.Get(hashKey(tlog.StoredHashIndex(0, from-1)))
+			h, err := readStoredHash(r, tlog.StoredHashIndex(0, from-1))
 			if err != nil {
 				return &ChainError{Seq: from - 1, Reason: "stored leaf hash missing"}
 			}
-			prev = h
+			prev = h[:]
 		}
+		hr := storedHashReader(r)
 		for seq := from; seq < head.Size; seq++ {
-			b, err := r.Get(entryKey(seq))
+			v, err := r.Get(entryKey(seq))
 			if err != nil {
 				return &ChainError{Seq: seq, Reason: "entry missing"}
+			}
+			b, interior, embedded, err := decodeEntryValue(v)
+			if err != nil {
+				return &ChainError{Seq: seq, Reason: "not a canonical entry"}
 			}
 			e, err := ParseEntry(b)
 			if err != nil {
@@ -266,9 +271,23 @@ func (l *Log) checkTail(from int64) error {
 				return &ChainError{Seq: seq, Reason: "chain link does not match the previous entry"}
 			}
 			leaf := LeafHash(b)
-			stored, err := r.Get(hashKey(tlog.StoredHashIndex(0, seq)))
-			if err != nil || !bytes.Equal(stored, leaf[:]) {
-				return &ChainError{Seq: seq, Reason: "stored leaf hash does not match the entry"}
+			if embedded {
+				// The interior hashes the entry completes must be what
+				// the entries give.
+				want, err := tlog.StoredHashesForRecordHash(seq, leaf, hr)
+				if err != nil || len(interior) != (len(want)-1)*tlog.HashSize {
+					return &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
+				}
+				for i, h := range want[1:] {
+					if !bytes.Equal(interior[i*tlog.HashSize:(i+1)*tlog.HashSize], h[:]) {
+						return &ChainError{Seq: seq, Reason: "stored tree hash does not match the entries"}
+					}
+				}
+			} else {
+				stored, err := r.Get(hashKey(tlog.StoredHashIndex(0, seq)))
+				if err != nil || !bytes.Equal(stored, leaf[:]) {
+					return &ChainError{Seq: seq, Reason: "stored leaf hash does not match the entry"}
+				}
 			}
 			prev = leaf[:]
 		}

@@ -25,6 +25,33 @@ func (e *ChainError) Error() string { return fmt.Sprintf("audit: entry %d: %s", 
 // Unwrap returns the underlying sentinel.
 func (e *ChainError) Unwrap() error { return e.Err }
 
+const reasonChainLink = "chain link does not match the previous entry"
+
+// blamePrevious names the entry before seq when it, not seq, is what changed.
+// The second format stores no leaf hashes, so an edited entry that completes
+// no interior node is first seen at the next entry, whose chain link no
+// longer matches. That entry (odd) also records the leaf hash of the one
+// before in its level-1 hash: when the level-1 hash agrees with its chain
+// link, the entry itself is as written and the one before was changed.
+func blamePrevious(err error, seq int64, line, interior []byte) error {
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Seq != seq || ce.Reason != reasonChainLink || seq%2 == 0 || len(interior) < tlog.HashSize {
+		return err
+	}
+	e, perr := ParseEntry(line)
+	if perr != nil {
+		return err
+	}
+	prev, derr := DecodeHash(e.Prev)
+	if derr != nil {
+		return err
+	}
+	if h := tlog.NodeHash(prev, LeafHash(line)); !bytes.Equal(h[:], interior[:tlog.HashSize]) {
+		return err
+	}
+	return &ChainError{Seq: seq - 1, Reason: "entry does not match the chain link and tree hash recorded after it"}
+}
+
 // Checker verifies a sequence of canonical entry lines, one Add per entry from
 // sequence number 0 (or from the state given to Resume): canonical encoding,
 // consecutive sequence numbers, chain links, timestamps that never go
@@ -58,7 +85,7 @@ func (c *Checker) Add(line []byte) error {
 		want = EncodeHash(c.prev)
 	}
 	if e.Prev != want {
-		return &ChainError{Seq: seq, Reason: "chain link does not match the previous entry"}
+		return &ChainError{Seq: seq, Reason: reasonChainLink}
 	}
 	if e.Time.Before(c.lastTime) {
 		return &ChainError{Seq: seq, Reason: "time goes backwards"}
@@ -135,17 +162,36 @@ func VerifyStore(st store.Store) (Result, error) {
 				bad = &ChainError{Seq: c.Size(), Reason: "entry missing"}
 				return store.ErrStop
 			}
-			if err := c.Add(v); err != nil {
-				bad = err
+			line, interior, embedded, err := decodeEntryValue(v)
+			if err != nil {
+				bad = &ChainError{Seq: seq, Reason: "not a canonical entry"}
 				return store.ErrStop
 			}
-			// Every hash stored with this entry (its leaf and the interior
-			// nodes it completes) must be what the entries give; the
-			// hashes it is computed from were checked with earlier entries.
+			if err := c.Add(line); err != nil {
+				bad = blamePrevious(err, seq, line, interior)
+				return store.ErrStop
+			}
+			// Every hash stored with this entry (its leaf, for the first
+			// format, and the interior nodes it completes) must be what the
+			// entries give; the hashes it is computed from were checked
+			// with earlier entries.
 			want, err := tlog.StoredHashesForRecordHash(seq, c.Last(), storedHashReader(r))
 			if err != nil {
 				bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
 				return store.ErrStop
+			}
+			if embedded {
+				if len(interior) != (len(want)-1)*tlog.HashSize {
+					bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
+					return store.ErrStop
+				}
+				for i, h := range want[1:] {
+					if !bytes.Equal(interior[i*tlog.HashSize:(i+1)*tlog.HashSize], h[:]) {
+						bad = &ChainError{Seq: seq, Reason: "stored tree hash does not match the entries"}
+						return store.ErrStop
+					}
+				}
+				return nil
 			}
 			base := tlog.StoredHashIndex(0, seq)
 			for i, h := range want {
@@ -188,23 +234,6 @@ func VerifyStore(st store.Store) (Result, error) {
 		return badResult(c, bad), nil
 	}
 	return Result{OK: true, Size: c.Size(), Root: EncodeHash(c.Root())}, nil
-}
-
-func storedHashReader(r store.Reader) tlog.HashReader {
-	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			b, err := r.Get(hashKey(x))
-			if err != nil {
-				return nil, fmt.Errorf("audit: read stored hash %d: %w", x, err)
-			}
-			if len(b) != tlog.HashSize {
-				return nil, fmt.Errorf("audit: stored hash %d malformed", x)
-			}
-			copy(out[i][:], b)
-		}
-		return out, nil
-	})
 }
 
 // Verify checks the whole log (see VerifyStore).

@@ -302,6 +302,7 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print JSON")
 	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs (the in-process vault included, the first preload not) to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) to this file when the runs end; it counts from the start, preloads included")
 	traceFile := fs.String("trace", "", "write a runtime trace of two seconds in the middle of the pvault run to this file (go tool trace); with --url it traces only this load generator")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -364,6 +365,18 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		profile = f
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(stderr, "bench: memory profile: %v\n", err)
+			}
 			f.Close()
 		}()
 	}
