@@ -20,6 +20,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -77,6 +79,14 @@ var (
 // nanoseconds, and a non-nil details object. These are the bytes hashed into
 // the log and the lines of an export.
 func (e *Entry) Marshal() ([]byte, error) {
+	if b, ok := appendCanonical(make([]byte, 0, 512), e); ok {
+		return b, nil
+	}
+	return e.marshalReflect()
+}
+
+// marshalReflect is Marshal with encoding/json, for any entry.
+func (e *Entry) marshalReflect() ([]byte, error) {
 	c := *e
 	c.Time = c.Time.UTC()
 	// Invalid UTF-8 (from a hostile path or form field) becomes U+FFFD
@@ -161,10 +171,15 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
+// sanitizeMap replaces invalid UTF-8 in m's keys and values. Keys that
+// become equal keep the value of the one that sorts first, so that the
+// result does not depend on the map's order.
 func sanitizeMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[validUTF8(k)] = sanitizeValue(v)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if _, dup := out[validUTF8(k)]; !dup {
+			out[validUTF8(k)] = sanitizeValue(m[k])
+		}
 	}
 	return out
 }

@@ -43,6 +43,10 @@ type BenchResult struct {
 	P99ms      float64            `json:"p99_ms"`
 	Maxms      float64            `json:"max_ms"`
 	Errors     map[string]int     `json:"errors"`
+	// CPUus is the CPU time of this process (user and system) per
+	// request: the in-process server and the load generator, or with
+	// --url the load generator alone.
+	CPUus float64 `json:"cpu_us_per_request"`
 }
 
 type benchTarget struct {
@@ -174,6 +178,7 @@ func (t *benchTarget) run(mix string, c int, d time.Duration, bodies [][]byte) B
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	start := time.Now()
+	cpu0 := processCPU()
 	for w := 0; w < c; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -239,6 +244,9 @@ func (t *benchTarget) run(mix string, c int, d time.Duration, bodies [][]byte) B
 	wg.Wait()
 	res.Seconds = time.Since(start).Seconds()
 	res.Requests = len(lat)
+	if len(lat) > 0 {
+		res.CPUus = float64((processCPU() - cpu0).Microseconds()) / float64(len(lat))
+	}
 	res.Throughput = float64(len(lat)) / res.Seconds
 	for k, n := range res.ByKind {
 		res.KindRate[k] = float64(n) / res.Seconds
@@ -438,8 +446,8 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		for _, k := range keys {
 			kinds = append(kinds, fmt.Sprintf("%s %.0f/s", k, r.KindRate[k]))
 		}
-		fmt.Fprintf(stdout, "%-8s %8.0f req/s (%s)  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  errors %v\n",
-			r.Target, r.Throughput, strings.Join(kinds, ", "), r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.Errors)
+		fmt.Fprintf(stdout, "%-8s %8.0f req/s (%s)  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  cpu %.0f µs/req  errors %v\n",
+			r.Target, r.Throughput, strings.Join(kinds, ", "), r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.CPUus, r.Errors)
 	}
 	if ratios, ok := out["ratios_pvault_over_baseline"].(map[string]float64); ok {
 		keys := make([]string, 0, len(ratios))

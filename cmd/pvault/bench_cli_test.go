@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,9 @@ func TestBenchCLI(t *testing.T) {
 	for _, r := range rep.Runs {
 		if r.Requests == 0 || r.Throughput <= 0 || len(r.Errors) != 0 || r.Mix != "mixed" || r.Clients != 4 {
 			t.Errorf("%s run: %+v", r.Target, r)
+		}
+		if runtime.GOOS == "linux" && r.CPUus <= 0 {
+			t.Errorf("%s: no CPU time per request (%v)", r.Target, r.CPUus)
 		}
 		if r.P50ms <= 0 || r.P50ms > r.P99ms || r.P99ms > r.Maxms {
 			t.Errorf("%s latencies out of order: p50 %v p99 %v max %v", r.Target, r.P50ms, r.P99ms, r.Maxms)

@@ -1,0 +1,165 @@
+package audit
+
+import (
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendCanonical appends the canonical bytes of e (see Entry.Marshal) to b
+// without reflection. ok is false when e holds something it does not encode
+// (a details value other than a string, bool, integer or []string, invalid
+// UTF-8, or a time outside the years 0–9999); Marshal then takes
+// encoding/json's path. The two give the same bytes (FuzzMarshalFast).
+func appendCanonical(b []byte, e *Entry) (_ []byte, ok bool) {
+	t := e.Time.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	keys := make([]string, 0, len(e.Details))
+	for k, v := range e.Details {
+		switch v.(type) {
+		case string, bool, int, int64, []string:
+		default:
+			return b, false
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w := jsonWriter{b: b}
+
+	w.b = append(w.b, `{"seq":`...)
+	w.b = strconv.AppendInt(w.b, e.Seq, 10)
+	w.b = append(w.b, `,"time":"`...)
+	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, `","request_id":`...)
+	w.str(e.RequestID)
+	w.b = append(w.b, `,"actor":`...)
+	if a := e.Actor; a == nil {
+		w.b = append(w.b, "null"...)
+	} else {
+		w.b = append(w.b, `{"user_id":`...)
+		w.str(a.UserID)
+		w.b = append(w.b, `,"username":`...)
+		w.str(a.Username)
+		w.b = append(w.b, `,"roles":[`...)
+		for i, r := range a.Roles {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(r)
+		}
+		w.b = append(w.b, `],"unit":`...)
+		w.str(a.Unit)
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, `,"action":`...)
+	w.str(e.Action)
+	w.b = append(w.b, `,"object":`...)
+	if o := e.Object; o == nil {
+		w.b = append(w.b, "null"...)
+	} else {
+		w.b = append(w.b, `{"type":`...)
+		w.str(o.Type)
+		w.b = append(w.b, `,"id":`...)
+		w.str(o.ID)
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, `,"decision":`...)
+	w.str(e.Decision)
+	w.b = append(w.b, `,"status":`...)
+	w.b = strconv.AppendInt(w.b, int64(e.Status), 10)
+	w.b = append(w.b, `,"reason":`...)
+	w.str(e.Reason)
+	w.b = append(w.b, `,"details":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.str(k)
+		w.b = append(w.b, ':')
+		switch v := e.Details[k].(type) {
+		case string:
+			w.str(v)
+		case bool:
+			w.b = strconv.AppendBool(w.b, v)
+		case int:
+			w.b = strconv.AppendInt(w.b, int64(v), 10)
+		case int64:
+			w.b = strconv.AppendInt(w.b, v, 10)
+		case []string:
+			w.b = append(w.b, '[')
+			for i, x := range v {
+				if i > 0 {
+					w.b = append(w.b, ',')
+				}
+				w.str(x)
+			}
+			w.b = append(w.b, ']')
+		}
+	}
+	w.b = append(w.b, `},"prev":`...)
+	w.str(e.Prev)
+	if w.bad {
+		return b, false
+	}
+	return append(w.b, '}'), true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// jsonWriter appends JSON strings as encoding/json's Encoder writes them with
+// HTML escaping on (its default): <, >, &, U+2028 and U+2029 are escaped. bad
+// is set by a string with invalid UTF-8, which Marshal replaces first.
+type jsonWriter struct {
+	b   []byte
+	bad bool
+}
+
+func (w *jsonWriter) str(s string) {
+	b := append(w.b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			w.bad = true
+			w.b = b
+			return
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	w.b = append(b, '"')
+}
