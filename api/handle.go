@@ -51,6 +51,9 @@ type handlerFunc func(c *gin.Context, k *call) error
 // responseMarshaler is a response body that writes its own JSON.
 type responseMarshaler interface{ marshalResponse() ([]byte, error) }
 
+// releaser is a response body whose memory is returned after the write.
+type releaser interface{ release() }
+
 // reply sets the response sent once the audit entry is committed.
 func (k *call) reply(status int, body any) error {
 	k.status, k.body = status, body
@@ -78,6 +81,13 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		// commit wait for it.
 		s.v.Log().Expect()
 		k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
+		defer func() {
+			// A body holding pooled plaintext is zeroed and returned once
+			// the response is written (Write keeps none of it).
+			if r, ok := k.body.(releaser); ok {
+				r.release()
+			}
+		}()
 		fresh := false
 		if !requestIDRE.MatchString(k.rid) {
 			k.rid, fresh = audit.NewRequestID(), true

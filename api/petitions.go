@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -230,7 +231,7 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 	}
 	p := s.petitionJSON(m, content, identity, revealAsked)
 	if content.Raw != nil {
-		return k.reply(http.StatusOK, rawPetition{p: p, raw: content.Raw})
+		return k.reply(http.StatusOK, &rawPetition{p: p, content: content})
 	}
 	return k.reply(http.StatusOK, p)
 }
@@ -239,17 +240,23 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 // into the response as the JSON strings of its record: a read of a letter
 // of a few KiB neither decodes nor encodes its text.
 type rawPetition struct {
-	p   PetitionJSON // with the three text fields empty
-	raw *vault.RawText
+	p       PetitionJSON   // with the three text fields empty
+	content *vault.Content // its Raw holds the text
+	out     *[]byte        // the response, from respPool
 }
+
+// respPool holds response buffers of petitions read: release zeroes them
+// (they hold the text) and returns them.
+var respPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // textFields are the three text fields of a PetitionJSON with empty text,
 // as encoding/json writes them. No string value can hold these bytes (a
 // quote inside a JSON string is escaped), so the first match is theirs.
 const textFields = `"title":"","content":"","requests":""`
 
-func (r rawPetition) marshalResponse() ([]byte, error) {
-	if r.p.Title != "" || r.p.Content != "" || r.p.Requests != "" {
+func (r *rawPetition) marshalResponse() ([]byte, error) {
+	raw := r.content.Raw
+	if r.p.Title != "" || r.p.Content != "" || r.p.Requests != "" || raw == nil {
 		return nil, errors.New("api: raw petition with decoded text")
 	}
 	b, err := json.Marshal(r.p)
@@ -260,12 +267,32 @@ func (r rawPetition) marshalResponse() ([]byte, error) {
 	if at < 0 {
 		return nil, errors.New("api: petition JSON without its text fields")
 	}
-	out := make([]byte, 0, len(b)+len(r.raw.Title)+len(r.raw.Content)+len(r.raw.Requests))
+	if r.out == nil {
+		r.out = respPool.Get().(*[]byte)
+	}
+	out := (*r.out)[:0]
 	out = append(out, b[:at]...)
-	out = append(append(out, `"title":`...), r.raw.Title...)
-	out = append(append(out, `,"content":`...), r.raw.Content...)
-	out = append(append(out, `,"requests":`...), r.raw.Requests...)
-	return append(out, b[at+len(textFields):]...), nil
+	out = append(append(out, `"title":`...), raw.Title...)
+	out = append(append(out, `,"content":`...), raw.Content...)
+	out = append(append(out, `,"requests":`...), raw.Requests...)
+	out = append(out, b[at+len(textFields):]...)
+	*r.out = out
+	return out, nil
+}
+
+// release zeroes the response and the plaintext it was copied from, once
+// the response is written, and returns their buffers.
+func (r *rawPetition) release() {
+	r.content.Release()
+	if r.out != nil {
+		b := *r.out
+		clear(b[:cap(b)])
+		if cap(b) <= 256<<10 {
+			*r.out = b[:0]
+			respPool.Put(r.out)
+		}
+		r.out = nil
+	}
 }
 
 // checkReason validates X-Access-Reason: 10–500 characters of text.

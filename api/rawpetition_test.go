@@ -29,9 +29,12 @@ func rpSplice(t *testing.T, unit string, rec []byte) (got, want []byte, raw bool
 	p := PetitionJSON{ID: "p1", Unit: unit, Channel: "letter", Subjects: []string{"张三"}, Duplicates: []vault.Duplicate{},
 		Status: "registered", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
 	if c.Raw != nil {
-		if got, err = (rawPetition{p: p, raw: c.Raw}).marshalResponse(); err != nil {
+		r := &rawPetition{p: p, content: c}
+		if got, err = r.marshalResponse(); err != nil {
 			t.Fatal(err)
 		}
+		got = append([]byte(nil), got...)
+		r.release()
 	}
 	p.Title, p.Content, p.Requests = full.Title, full.Content, full.Requests
 	if want, err = json.Marshal(p); err != nil {

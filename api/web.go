@@ -95,15 +95,36 @@ var pages = template.Must(template.New("").Funcs(pageFuncs).ParseFS(webFS, "web/
 // all, styles only from this origin), no framing, no referrer.
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	for _, kv := range securityHeaderValues {
+		// The keys are canonical and each value a slice of length and
+		// capacity 1 that nothing writes to (Header.Add appends to a
+		// copy), so every response shares them.
+		h[kv.key] = kv.value
+	}
 	c.Next()
 }
+
+// headerValue is a response header with its value as the header map holds it.
+type headerValue struct {
+	key   string
+	value []string
+}
+
+var securityHeaderValues = func() []headerValue {
+	var out []headerValue
+	for _, kv := range [][2]string{
+		{"Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-Frame-Options", "DENY"},
+		{"Referrer-Policy", "no-referrer"},
+		{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
+		{"Cross-Origin-Resource-Policy", "same-origin"},
+	} {
+		out = append(out, headerValue{http.CanonicalHeaderKey(kv[0]), []string{kv[1]}[:1:1]})
+	}
+	return out
+}()
 
 func (s *Server) webRoutes(r *gin.Engine) {
 	static, _ := fs.Sub(webFS, "web/static")

@@ -3,12 +3,15 @@ package api
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 // Tests of the petitioner portal's web pages (issue 6, item 3). The browser
@@ -608,5 +611,35 @@ func TestWebEntriesMarkedVia(t *testing.T) {
 				t.Errorf("entry %s, want details.via web", pbEntryJSON(t, e))
 			}
 		})
+	}
+}
+
+// TestSecurityHeadersShared: responses share the security headers' values,
+// and a handler adding to one of them changes neither the shared value nor
+// the next response.
+func TestSecurityHeadersShared(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(securityHeaders)
+	r.GET("/add", func(c *gin.Context) {
+		c.Writer.Header().Add("X-Frame-Options", "SAMEORIGIN")
+		c.Writer.Header().Set("Referrer-Policy", "same-origin")
+		c.Status(http.StatusNoContent)
+	})
+	r.GET("/plain", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest("GET", "/add", nil))
+	if got := w.Header().Values("X-Frame-Options"); !slices.Equal(got, []string{"DENY", "SAMEORIGIN"}) {
+		t.Errorf("after Add: %q", got)
+	}
+	w = httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest("GET", "/plain", nil))
+	for _, kv := range securityHeaderValues {
+		if got := w.Header().Values(kv.key); len(got) != 1 || got[0] != kv.value[0] || len(kv.value) != 1 {
+			t.Errorf("%s = %q, shared %q", kv.key, got, kv.value)
+		}
+	}
+	if got := w.Header().Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("X-Frame-Options = %q after another response added to it", got)
 	}
 }

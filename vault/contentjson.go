@@ -87,9 +87,9 @@ func parseContent(pt []byte, c *Content, raw bool) bool {
 			case "requests":
 				i, ok = textMember(pt, i, raw, &out.Requests, &rt.Requests)
 			case "subjects":
-				i, ok = jsonValue(pt, i, &out.Subjects)
+				i, ok = stringList(pt, i, &out.Subjects)
 			case "masked":
-				i, ok = jsonValue(pt, i, &out.Masked)
+				i, ok = maskedMember(pt, i, &out.Masked)
 			}
 			if !ok {
 				return false
@@ -343,6 +343,101 @@ func hex4(s []byte, i int) (rune, bool) {
 
 // jsonValue decodes the JSON array, object or null at b[i] into dst with
 // encoding/json.
+// stringList reads the array of strings or null at b[i] into dst, as
+// json.Unmarshal would; anything else is left to jsonValue.
+func stringList(b []byte, i int, dst *[]string) (int, bool) {
+	if i+4 <= len(b) && string(b[i:i+4]) == "null" {
+		*dst = nil
+		return i + 4, true
+	}
+	if i >= len(b) || b[i] != '[' {
+		return jsonValue(b, i, dst)
+	}
+	out := []string{}
+	j := skipSpace(b, i+1)
+	if j < len(b) && b[j] == ']' {
+		*dst = out
+		return j + 1, true
+	}
+	for {
+		s, next, ok := jsonString(b, j)
+		if !ok {
+			return jsonValue(b, i, dst)
+		}
+		out = append(out, s)
+		j = skipSpace(b, next)
+		switch {
+		case j < len(b) && b[j] == ',':
+			j = skipSpace(b, j+1)
+		case j < len(b) && b[j] == ']':
+			*dst = out
+			return j + 1, true
+		default:
+			return jsonValue(b, i, dst)
+		}
+	}
+}
+
+// maskedMember reads the masked identity (an object of the five petitioner
+// fields, or null) at b[i] into dst, as json.Unmarshal would; anything else
+// (another key, whose case json.Unmarshal would fold) is left to jsonValue.
+func maskedMember(b []byte, i int, dst **Petitioner) (int, bool) {
+	if i+4 <= len(b) && string(b[i:i+4]) == "null" {
+		*dst = nil
+		return i + 4, true
+	}
+	if i >= len(b) || b[i] != '{' {
+		return jsonValue(b, i, dst)
+	}
+	var p Petitioner
+	if *dst != nil {
+		p = **dst // json.Unmarshal decodes a repeated member into the same value
+	}
+	j := skipSpace(b, i+1)
+	if j < len(b) && b[j] == '}' {
+		*dst = &p
+		return j + 1, true
+	}
+	for {
+		key, next, ok := jsonString(b, j)
+		if !ok {
+			return jsonValue(b, i, dst)
+		}
+		var field *string
+		switch key {
+		case "name":
+			field = &p.Name
+		case "id_number":
+			field = &p.IDNumber
+		case "phone":
+			field = &p.Phone
+		case "address":
+			field = &p.Address
+		case "employee_no":
+			field = &p.EmployeeNo
+		default:
+			return jsonValue(b, i, dst)
+		}
+		j = skipSpace(b, next)
+		if j >= len(b) || b[j] != ':' {
+			return jsonValue(b, i, dst)
+		}
+		if *field, next, ok = jsonString(b, skipSpace(b, j+1)); !ok {
+			return jsonValue(b, i, dst)
+		}
+		j = skipSpace(b, next)
+		switch {
+		case j < len(b) && b[j] == ',':
+			j = skipSpace(b, j+1)
+		case j < len(b) && b[j] == '}':
+			*dst = &p
+			return j + 1, true
+		default:
+			return jsonValue(b, i, dst)
+		}
+	}
+}
+
 func jsonValue(b []byte, i int, dst any) (int, bool) {
 	end := valueEnd(b, i)
 	if end < 0 {

@@ -3,8 +3,10 @@ package vault
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -175,5 +177,63 @@ func TestOpenContentRaw(t *testing.T) {
 	if title != full.Title || content != full.Content || content != in.Content || requests != full.Requests ||
 		!reflect.DeepEqual(raw.Subjects, full.Subjects) || !reflect.DeepEqual(raw.Masked, full.Masked) {
 		t.Errorf("raw %+v (%q, %q, %q), decoded %+v", raw, title, content, requests, full)
+	}
+}
+
+// TestOpenContentRawRelease: Release zeroes the plaintext the raw text
+// points into, and reads that reuse released buffers, concurrently, each
+// get their own petition's text.
+func TestOpenContentRawRelease(t *testing.T) {
+	v := newTestVault(t, nil)
+	var ids, texts []string
+	for i := range 4 {
+		in := samplePetition()
+		in.Content = strings.Repeat(fmt.Sprintf("第%d封信：工资没有发。", i), 10*(i+1))
+		c, err := v.CreatePetition(in, nil, entry("petition.create"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, texts = append(ids, c.Meta.ID), append(texts, in.Content)
+	}
+	c, err := v.OpenContentRaw(ids[0])
+	if err != nil || c.Raw == nil {
+		t.Fatalf("OpenContentRaw: %+v, %v", c, err)
+	}
+	held := c.Raw.Content
+	c.Release()
+	if c.Raw != nil {
+		t.Error("Raw kept after Release")
+	}
+	if bytes.ContainsFunc(held, func(r rune) bool { return r != 0 }) {
+		t.Errorf("released plaintext not zeroed: %q", held)
+	}
+	c.Release() // a second call does nothing
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 50 {
+				i := (g + n) % len(ids)
+				c, err := v.OpenContentRaw(ids[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				var got string
+				if err := json.Unmarshal(c.Raw.Content, &got); err != nil || got != texts[i] {
+					errs <- fmt.Errorf("petition %d read %q (%v)", i, got, err)
+					return
+				}
+				c.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

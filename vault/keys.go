@@ -271,7 +271,14 @@ var ErrCorrupt = errors.New("vault: sealed record is damaged")
 // reader allocates and clears two 64 KiB buffers per file, most of the cost
 // of opening a record); larger files go through age.Decrypt.
 func openBytes(ct []byte, ids ...age.Identity) ([]byte, error) {
-	if pt, ok, err := openSmall(ct, ids); ok {
+	return openBytesInto(nil, ct, ids...)
+}
+
+// openBytesInto is openBytes writing a one-chunk plaintext into dst[:0]
+// when it fits (a longer one, or a file of several chunks, goes to new
+// memory).
+func openBytesInto(dst, ct []byte, ids ...age.Identity) ([]byte, error) {
+	if pt, ok, err := openSmall(dst, ct, ids); ok {
 		return pt, err
 	}
 	r, err := age.Decrypt(bytes.NewReader(ct), ids...)
@@ -298,7 +305,7 @@ const (
 // plaintext), with age parsing and authenticating the header and unwrapping
 // the file key. ok is false when ct is not such a file; openBytes then hands
 // it to age.Decrypt, which also reports malformed files.
-func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
+func openSmall(dst, ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
 	n := headerLen(ct)
 	if n < 0 {
 		return nil, false, nil
@@ -318,7 +325,7 @@ func openSmall(ct []byte, ids []age.Identity) (pt []byte, ok bool, err error) {
 	}
 	var nonce [chacha20poly1305.NonceSize]byte
 	nonce[len(nonce)-1] = 1 // chunk 0, the last one
-	pt, err = aead.Open(nil, nonce[:], payload[payloadNonceSize:], nil)
+	pt, err = aead.Open(dst[:0], nonce[:], payload[payloadNonceSize:], nil)
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: payload: %w", ErrCorrupt, err)
 	}

@@ -68,7 +68,7 @@ func TestOpenSmallMatchesAge(t *testing.T) {
 			if err != nil || !bytes.Equal(got, pt) {
 				t.Fatalf("%s, %d bytes: %v", name, size, err)
 			}
-			_, small, _ := openSmall(ct, ids)
+			_, small, _ := openSmall(nil, ct, ids)
 			if small != (size <= payloadChunkSize) {
 				t.Errorf("%s, %d bytes: single-chunk path taken = %v", name, size, small)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -148,7 +149,38 @@ type Content struct {
 	Masked *Petitioner `json:"masked"`
 	// Raw, when set by OpenContentRaw, holds the title, content and
 	// requests as stored JSON strings; the three fields are then empty.
+	// They point into the opened plaintext until Release.
 	Raw *RawText `json:"-"`
+
+	plain *[]byte // the pooled plaintext Raw points into
+}
+
+// plainPool holds buffers for opened content: a read reuses one instead of
+// allocating its plaintext, and Release zeroes it first.
+var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// maxPooledPlain bounds the buffers kept in plainPool.
+const maxPooledPlain = 64 << 10
+
+// Release zeroes the plaintext c.Raw points into and lets a later read
+// reuse its memory; c.Raw is nil afterwards. It does nothing for content
+// opened otherwise, and may be called more than once.
+func (c *Content) Release() {
+	if c == nil || c.plain == nil {
+		return
+	}
+	p := c.plain
+	c.Raw, c.plain = nil, nil
+	releasePlain(p)
+}
+
+// releasePlain zeroes a plaintext buffer and returns it to plainPool.
+func releasePlain(p *[]byte) {
+	clear((*p)[:cap(*p)])
+	if cap(*p) <= maxPooledPlain {
+		*p = (*p)[:0]
+		plainPool.Put(p)
+	}
 }
 
 // Object is the policy object of the petition.
@@ -468,8 +500,28 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 // OpenContentRaw is OpenContent with the title, content and requests kept
 // in c.Raw as the JSON strings the record holds, for a response that copies
 // them; a record it cannot read so is decoded as by OpenContent (Raw nil).
+//
+// The text in c.Raw is read from a pooled buffer: call c.Release once the
+// response holding it is written, which zeroes the buffer for reuse.
 func (v *Vault) OpenContentRaw(id string) (*Content, error) {
-	return v.openContentWith(id, DecodeContentRaw)
+	buf := plainPool.Get().(*[]byte)
+	pt, err := v.openContentBytesInto(id, *buf)
+	if err != nil {
+		releasePlain(buf)
+		return nil, err
+	}
+	*buf = pt
+	c, err := DecodeContentRaw(pt)
+	if err != nil {
+		releasePlain(buf)
+		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
+	}
+	if c.Raw == nil {
+		releasePlain(buf) // decoded: the strings are copies
+		return c, nil
+	}
+	c.plain = buf
+	return c, nil
 }
 
 // openContentWith opens a petition's content and decodes it with decode.
@@ -546,11 +598,17 @@ func leadingTitle(pt []byte) (title string, ok bool) {
 // The envelope is opened in the store's own buffer: v.open keeps nothing
 // of it.
 func (v *Vault) openContentBytes(id string) ([]byte, error) {
+	return v.openContentBytesInto(id, nil)
+}
+
+// openContentBytesInto is openContentBytes opening into dst[:0] when the
+// plaintext fits.
+func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
 	var pt []byte
 	var openErr error
 	err := v.st.View(func(r store.Reader) error {
 		return store.GetView(r, contentKey(id), func(ct []byte) error {
-			pt, openErr = v.open(ct)
+			pt, openErr = openBytesInto(dst, ct, v.keyset.Load().identities...)
 			return nil
 		})
 	})
