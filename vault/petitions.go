@@ -604,11 +604,21 @@ func (v *Vault) openContentBytes(id string) ([]byte, error) {
 // openContentBytesInto is openContentBytes opening into dst[:0] when the
 // plaintext fits.
 func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
+	ids := v.keyset.Load().identities
+	if ct, ok := v.sealed.get(id); ok {
+		if pt, err := openBytesInto(dst, ct, ids...); err == nil {
+			return pt, nil
+		}
+		v.sealed.drop(id) // sealed to a key rotated out since: read the store
+	}
 	var pt []byte
 	var openErr error
 	err := v.st.View(func(r store.Reader) error {
 		return store.GetView(r, contentKey(id), func(ct []byte) error {
-			pt, openErr = openBytesInto(dst, ct, v.keyset.Load().identities...)
+			pt, openErr = openBytesInto(dst, ct, ids...)
+			if openErr == nil {
+				v.sealed.put(id, ct)
+			}
 			return nil
 		})
 	})

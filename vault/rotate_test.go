@@ -1019,6 +1019,7 @@ func TestRotateReadAcrossFinish(t *testing.T) {
 			opEnrich(t, e.v, e.admin, ids[0])
 			target := tt.key(ids[0])
 			h.target.Store(&target)
+			e.v.sealed.drop(ids[0]) // read the store, not the cached envelope (TestSealedCacheReads)
 			res := make(chan error, 1)
 			go func() { res <- tt.read(e.v, ids[0]) }()
 			select {

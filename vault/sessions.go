@@ -62,8 +62,9 @@ func (c *sessionCache) put(key string, gen uint64, e *cachedSession) {
 // committed or not (a failed commit may still have applied).
 type authWatch struct {
 	store.Store
-	gen   *atomic.Uint64
-	metas *recentMetas
+	gen    *atomic.Uint64
+	metas  *recentMetas
+	sealed *sealedCache // content envelopes, dropped when written
 }
 
 func isAuthKey(k []byte) bool {
@@ -71,7 +72,7 @@ func isAuthKey(k []byte) bool {
 }
 
 func (w authWatch) Update(fn func(store.Tx) error) error {
-	wt := &watchTx{cache: w.metas}
+	wt := &watchTx{cache: w.metas, sealed: w.sealed}
 	defer func() {
 		// After the commit, failed or not, and before the caller is
 		// answered (or after a panic: the writes noted must end).
@@ -94,11 +95,17 @@ type watchTx struct {
 	touched bool
 	cache   *recentMetas
 	metas   []string // petitions whose metadata is written
+	sealed  *sealedCache
 }
 
 func (t *watchTx) note(k []byte) {
 	if isAuthKey(k) {
 		t.touched = true
+	}
+	if t.sealed != nil {
+		if id, ok := contentKeyID(k); ok {
+			t.sealed.drop(id)
+		}
 	}
 	if t.cache == nil {
 		return

@@ -105,6 +105,8 @@ type Vault struct {
 	recent *recentMetas
 	// titles caches petition titles, sealed, for list pages (titlecache.go).
 	titles titleCache
+	// sealed caches content envelopes for reads (sealedcache.go).
+	sealed *sealedCache
 	// presence chooses how uncached buckets are looked up (analyze.go).
 	presence presence
 	ids      idGen
@@ -282,10 +284,12 @@ func Open(dir string, opts Options) (*Vault, error) {
 	}
 	sessions := &sessionCache{}
 	recent := &recentMetas{}
-	st = authWatch{Store: st, gen: &sessions.gen, metas: recent}
+	sealed := &sealedCache{}
+	st = authWatch{Store: st, gen: &sessions.gen, metas: recent, sealed: sealed}
 	v := &Vault{
 		sessions:   sessions,
 		recent:     recent,
+		sealed:     sealed,
 		dir:        dir,
 		opts:       opts,
 		st:         st,

@@ -1,0 +1,80 @@
+package vault
+
+import "sync"
+
+// maxSealedBytes bounds the envelopes sealedCache holds (about 4,000
+// letters of 2–4 KiB); maxSealedEnvelope bounds one of them.
+const (
+	maxSealedBytes    = 16 << 20
+	maxSealedEnvelope = 64 << 10
+)
+
+// sealedCache keeps the sealed content envelopes of recently opened
+// petitions by id, so that reading a petition again opens its envelope from
+// memory instead of finding it in the store (a lookup through badger's
+// memtables and levels and a read of its value log: about 10 µs of a read's
+// 140 µs of CPU). It holds ciphertext only, as the store does, and is
+// emptied when full.
+//
+// Content is written once and rewritten only by key rotation, which seals
+// the same plaintext anew. Every write of a content key through the vault's
+// store drops its entry (authWatch). A read racing a rotation may put back
+// the envelope it read before the rewrite: that opens to the same plaintext
+// while its key is in the keyset, and once it no longer opens the read drops
+// it and reads the store.
+type sealedCache struct {
+	mu    sync.RWMutex
+	m     map[string][]byte
+	bytes int
+}
+
+// get returns the cached envelope of petition id. The caller must not
+// modify it.
+func (c *sealedCache) get(id string) ([]byte, bool) {
+	c.mu.RLock()
+	ct, ok := c.m[id]
+	c.mu.RUnlock()
+	return ct, ok
+}
+
+// put caches a copy of ct as the envelope of petition id.
+func (c *sealedCache) put(id string, ct []byte) {
+	if len(ct) > maxSealedEnvelope {
+		return
+	}
+	cp := append([]byte(nil), ct...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.bytes+len(cp) > maxSealedBytes {
+		c.m, c.bytes = make(map[string][]byte), 0
+	}
+	if old, ok := c.m[id]; ok {
+		c.bytes -= len(old)
+	}
+	c.m[id] = cp
+	c.bytes += len(cp)
+}
+
+// drop forgets the envelope of petition id.
+func (c *sealedCache) drop(id string) {
+	c.mu.Lock()
+	if old, ok := c.m[id]; ok {
+		c.bytes -= len(old)
+		delete(c.m, id)
+	}
+	c.mu.Unlock()
+}
+
+// contentKeyID returns the petition id of a content key, or false.
+func contentKeyID(k []byte) (string, bool) {
+	if len(k) <= len("p//c") || string(k[:2]) != "p/" || string(k[len(k)-2:]) != "/c" {
+		return "", false
+	}
+	id := k[2 : len(k)-2]
+	for _, c := range id {
+		if c == '/' {
+			return "", false
+		}
+	}
+	return string(id), true
+}
