@@ -333,3 +333,25 @@ func TestReadStoredHashErrors(t *testing.T) {
 		t.Errorf("VerifyStore = %+v, want a failure at 7", res)
 	}
 }
+
+// BenchmarkVerifyStore10k verifies a log of 10,000 entries kept in memory,
+// in each format.
+func BenchmarkVerifyStore10k(b *testing.B) {
+	for _, first := range []bool{false, true} {
+		name := "second-format"
+		if first {
+			name = "first-format"
+		}
+		b.Run(name, func(b *testing.B) {
+			st := tamperLog(b, 10000)
+			if first {
+				downgradeLog(b, st)
+			}
+			for b.Loop() {
+				if res, err := VerifyStore(st); err != nil || !res.OK {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
+}

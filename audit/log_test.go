@@ -905,7 +905,7 @@ func TestAppendFailsClosed(t *testing.T) {
 }
 
 // tamperLog builds a log of n entries on a Mem and returns the store.
-func tamperLog(t *testing.T, n int) *store.Mem {
+func tamperLog(t testing.TB, n int) *store.Mem {
 	t.Helper()
 	st := store.NewMem()
 	l, err := Open(st, Options{})

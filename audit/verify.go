@@ -141,6 +141,7 @@ func badResult(c *Checker, err error) Result {
 // error is returned as an error; a damaged log is reported in the Result.
 func VerifyStore(st store.Store) (Result, error) {
 	c := NewChecker()
+	var front frontier
 	var bad error
 	err := st.View(func(r store.Reader) error {
 		var head Head
@@ -175,11 +176,12 @@ func VerifyStore(st store.Store) (Result, error) {
 			// format, and the interior nodes it completes) must be what the
 			// entries give; the hashes it is computed from were checked
 			// with earlier entries.
-			want, err := tlog.StoredHashesForRecordHash(seq, c.Last(), storedHashReader(r))
+			want, err := tlog.StoredHashesForRecordHash(seq, c.Last(), front.reader(storedHashReader(r)))
 			if err != nil {
 				bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
 				return store.ErrStop
 			}
+			front.add(seq, want)
 			if embedded {
 				if len(interior) != (len(want)-1)*tlog.HashSize {
 					bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
@@ -234,6 +236,43 @@ func VerifyStore(st store.Store) (Result, error) {
 		return badResult(c, bad), nil
 	}
 	return Result{OK: true, Size: c.Size(), Root: EncodeHash(c.Root())}, nil
+}
+
+// frontier holds, for each level of the tree, the last node hash checked:
+// the left siblings the next entries' stored hashes are computed from, so
+// that a scan in order reads none of them from the store.
+type frontier struct {
+	idx  [64]int64
+	hash [64]tlog.Hash
+	set  [64]bool
+}
+
+// add records the stored hashes of entry seq, after they were checked.
+func (f *frontier) add(seq int64, hashes []tlog.Hash) {
+	base := tlog.StoredHashIndex(0, seq)
+	for level, h := range hashes {
+		f.idx[level], f.hash[level], f.set[level] = base+int64(level), h, true
+	}
+}
+
+// reader reads hashes from the frontier, and the others from r.
+func (f *frontier) reader(r tlog.HashReader) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			level, _ := tlog.SplitStoredHashIndex(x)
+			if level < len(f.set) && f.set[level] && f.idx[level] == x {
+				out[i] = f.hash[level]
+				continue
+			}
+			h, err := r.ReadHashes([]int64{x})
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h[0]
+		}
+		return out, nil
+	})
 }
 
 // Verify checks the whole log (see VerifyStore).
