@@ -44,6 +44,8 @@ type call struct {
 	body   any
 	stream func(w io.Writer) error
 	ctype  string
+
+	writeFailed bool // the response body's write returned an error
 }
 
 type handlerFunc func(c *gin.Context, k *call) error
@@ -51,8 +53,9 @@ type handlerFunc func(c *gin.Context, k *call) error
 // responseMarshaler is a response body that writes its own JSON.
 type responseMarshaler interface{ marshalResponse() ([]byte, error) }
 
-// releaser is a response body whose memory is returned after the write.
-type releaser interface{ release() }
+// releaser is a response body whose memory is returned after the write;
+// reuse says whether the response's own buffer may be reused.
+type releaser interface{ release(reuse bool) }
 
 // reply sets the response sent once the audit entry is committed.
 func (k *call) reply(status int, body any) error {
@@ -83,9 +86,12 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
 		defer func() {
 			// A body holding pooled plaintext is zeroed and returned once
-			// the response is written (Write keeps none of it).
+			// the response is written. A write that failed may still be
+			// sending it (HTTP/2 returns when the stream is reset, its
+			// writer still holding the bytes): that buffer is left to the
+			// collector.
 			if r, ok := k.body.(releaser); ok {
-				r.release()
+				r.release(!k.writeFailed)
 			}
 		}()
 		fresh := false
@@ -164,7 +170,9 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			}
 			c.Header("Content-Type", "application/json; charset=utf-8")
 			c.Status(k.status)
-			_, _ = c.Writer.Write(b)
+			if _, err := c.Writer.Write(b); err != nil {
+				k.writeFailed = true
+			}
 		}
 	}
 }

@@ -225,6 +225,7 @@ func (s *Server) getPetition(c *gin.Context, k *call) error {
 	var identity *vault.Petitioner
 	if revealAsked {
 		if identity, err = s.v.OpenIdentity(m); err != nil {
+			content.Release()
 			return err
 		}
 		k.detail("anonymous", identity == nil)
@@ -280,10 +281,13 @@ func (r *rawPetition) marshalResponse() ([]byte, error) {
 	return out, nil
 }
 
-// release zeroes the response and the plaintext it was copied from, once
-// the response is written, and returns their buffers.
-func (r *rawPetition) release() {
+// release zeroes the plaintext the response was copied from and returns
+// its buffer; with reuse, the response's buffer too.
+func (r *rawPetition) release(reuse bool) {
 	r.content.Release()
+	if !reuse {
+		r.out = nil
+	}
 	if r.out != nil {
 		b := *r.out
 		clear(b[:cap(b)])

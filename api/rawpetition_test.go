@@ -34,7 +34,7 @@ func rpSplice(t *testing.T, unit string, rec []byte) (got, want []byte, raw bool
 			t.Fatal(err)
 		}
 		got = append([]byte(nil), got...)
-		r.release()
+		r.release(true)
 	}
 	p.Title, p.Content, p.Requests = full.Title, full.Content, full.Requests
 	if want, err = json.Marshal(p); err != nil {
@@ -121,5 +121,31 @@ func TestReadRepliesWithStoredText(t *testing.T) {
 	}
 	if got["id"] != id || got["identity_masked"] != true {
 		t.Errorf("reply %v", got)
+	}
+}
+
+// TestRawPetitionRelease: after a written response the reply's buffer is
+// zeroed and pooled; after a failed write (HTTP/2 may still be sending it)
+// it is left alone.
+func TestRawPetitionRelease(t *testing.T) {
+	rec := rpRecord(t, "标题", "工资被拖欠了三个月。", "请求支付")
+	for _, reuse := range []bool{true, false} {
+		c, err := vault.DecodeContentRaw(rec)
+		if err != nil || c.Raw == nil {
+			t.Fatalf("DecodeContentRaw: %+v, %v", c, err)
+		}
+		r := &rawPetition{p: PetitionJSON{Subjects: []string{}, Duplicates: []vault.Duplicate{}}, content: c}
+		b, err := r.marshalResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.release(reuse)
+		zeroed := !bytes.ContainsFunc(b, func(r rune) bool { return r != 0 })
+		if zeroed != reuse {
+			t.Errorf("release(%v): response zeroed %v", reuse, zeroed)
+		}
+		if reuse && !strings.Contains(string(rec), "工资") {
+			t.Fatal("the record itself changed")
+		}
 	}
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -353,5 +354,53 @@ func BenchmarkVerifyStore10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFormatNeverGoesBack: an entry rewritten in the first format after
+// entries of the second, its hash keys forged, is refused by the startup
+// check of the tail and by VerifyStore.
+func TestFormatNeverGoesBack(t *testing.T) {
+	st := store.NewMem()
+	opts := Options{}
+	opts.Signer, opts.VerifierKey = tlSigner(t)
+	l := tlOpen(t, st, opts)
+	tlAppend(t, l, "a", 4)
+	if _, err := l.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	tlAppend(t, l, "b", 4)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(tx store.Tx) error {
+		line := tLine(t, tx, 7)
+		leaf := LeafHash(line)
+		if err := tx.Set(hashKey(tlog.StoredHashIndex(0, 7)), leaf[:]); err != nil {
+			return err
+		}
+		for level := 1; level <= 3; level++ {
+			forged := tlog.Hash{byte(level)}
+			if err := tx.Set(hashKey(tlog.StoredHashIndex(level, 7>>level)), forged[:]); err != nil {
+				return err
+			}
+		}
+		return tx.Set(entryKey(7), line)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := VerifyStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != 7 {
+		t.Errorf("VerifyStore = %+v, want a failure at 7", res)
+	}
+	l = tlOpen(t, st, opts)
+	if l.Healthy() || !strings.Contains(l.Broken(), "entry 7") {
+		t.Errorf("reopened log healthy %v, broken %q; want entry 7 refused", l.Healthy(), l.Broken())
+	}
+	if _, err := l.Sign(); err == nil {
+		t.Error("signed a checkpoint over a forged tree")
 	}
 }

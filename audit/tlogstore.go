@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -250,6 +249,7 @@ func (l *Log) checkTail(from int64) error {
 			prev = h[:]
 		}
 		hr := storedHashReader(r)
+		newer := false // an entry of the second format was seen
 		for seq := from; seq < head.Size; seq++ {
 			v, err := r.Get(entryKey(seq))
 			if err != nil {
@@ -271,23 +271,8 @@ func (l *Log) checkTail(from int64) error {
 				return &ChainError{Seq: seq, Reason: "chain link does not match the previous entry"}
 			}
 			leaf := LeafHash(b)
-			if embedded {
-				// The interior hashes the entry completes must be what
-				// the entries give.
-				want, err := tlog.StoredHashesForRecordHash(seq, leaf, hr)
-				if err != nil || len(interior) != (len(want)-1)*tlog.HashSize {
-					return &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
-				}
-				for i, h := range want[1:] {
-					if !bytes.Equal(interior[i*tlog.HashSize:(i+1)*tlog.HashSize], h[:]) {
-						return &ChainError{Seq: seq, Reason: "stored tree hash does not match the entries"}
-					}
-				}
-			} else {
-				stored, err := r.Get(hashKey(tlog.StoredHashIndex(0, seq)))
-				if err != nil || !bytes.Equal(stored, leaf[:]) {
-					return &ChainError{Seq: seq, Reason: "stored leaf hash does not match the entry"}
-				}
+			if err := checkStoredHashes(r, hr, seq, leaf, interior, embedded, &newer); err != nil {
+				return err
 			}
 			prev = leaf[:]
 		}

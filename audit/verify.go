@@ -49,7 +49,9 @@ func blamePrevious(err error, seq int64, line, interior []byte) error {
 	if h := tlog.NodeHash(prev, LeafHash(line)); !bytes.Equal(h[:], interior[:tlog.HashSize]) {
 		return err
 	}
-	return &ChainError{Seq: seq - 1, Reason: "entry does not match the chain link and tree hash recorded after it"}
+	// The entry before, or this entry's link and level-1 hash together,
+	// were changed: either way the entry before does not match them.
+	return &ChainError{Seq: seq - 1, Reason: "entry does not match the chain link and tree hash the next entry records"}
 }
 
 // Checker verifies a sequence of canonical entry lines, one Add per entry from
@@ -142,6 +144,7 @@ func badResult(c *Checker, err error) Result {
 func VerifyStore(st store.Store) (Result, error) {
 	c := NewChecker()
 	var front frontier
+	newer := false // an entry of the second format was seen
 	var bad error
 	err := st.View(func(r store.Reader) error {
 		var head Head
@@ -182,30 +185,9 @@ func VerifyStore(st store.Store) (Result, error) {
 				return store.ErrStop
 			}
 			front.add(seq, want)
-			if embedded {
-				if len(interior) != (len(want)-1)*tlog.HashSize {
-					bad = &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
-					return store.ErrStop
-				}
-				for i, h := range want[1:] {
-					if !bytes.Equal(interior[i*tlog.HashSize:(i+1)*tlog.HashSize], h[:]) {
-						bad = &ChainError{Seq: seq, Reason: "stored tree hash does not match the entries"}
-						return store.ErrStop
-					}
-				}
-				return nil
-			}
-			base := tlog.StoredHashIndex(0, seq)
-			for i, h := range want {
-				stored, err := r.Get(hashKey(base + int64(i)))
-				if err != nil || !bytes.Equal(stored, h[:]) {
-					reason := "stored leaf hash does not match the entry"
-					if i > 0 {
-						reason = "stored tree hash does not match the entries"
-					}
-					bad = &ChainError{Seq: seq, Reason: reason}
-					return store.ErrStop
-				}
+			if err := compareStoredHashes(r, seq, want, interior, embedded, &newer); err != nil {
+				bad = err
+				return store.ErrStop
 			}
 			return nil
 		})
@@ -236,6 +218,52 @@ func VerifyStore(st store.Store) (Result, error) {
 		return badResult(c, bad), nil
 	}
 	return Result{OK: true, Size: c.Size(), Root: EncodeHash(c.Root())}, nil
+}
+
+// checkStoredHashes checks the hashes stored for entry seq, whose leaf hash
+// is leaf, against those the entries give (reading the hashes it is computed
+// from with hr).
+func checkStoredHashes(r getter, hr tlog.HashReader, seq int64, leaf tlog.Hash, interior []byte, embedded bool, newer *bool) error {
+	want, err := tlog.StoredHashesForRecordHash(seq, leaf, hr)
+	if err != nil {
+		return &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
+	}
+	return compareStoredHashes(r, seq, want, interior, embedded, newer)
+}
+
+// compareStoredHashes compares the hashes stored for entry seq (its leaf,
+// in the first format, and the interior nodes it completes) with want. An
+// entry of the first format after one of the second is refused: the log
+// never goes back to it, and its hash keys would go unchecked by the
+// entries around it.
+func compareStoredHashes(r getter, seq int64, want []tlog.Hash, interior []byte, embedded bool, newer *bool) error {
+	if embedded {
+		*newer = true
+		if len(interior) != (len(want)-1)*tlog.HashSize {
+			return &ChainError{Seq: seq, Reason: "stored tree hashes missing"}
+		}
+		for i, h := range want[1:] {
+			if !bytes.Equal(interior[i*tlog.HashSize:(i+1)*tlog.HashSize], h[:]) {
+				return &ChainError{Seq: seq, Reason: "stored tree hash does not match the entries"}
+			}
+		}
+		return nil
+	}
+	if *newer {
+		return &ChainError{Seq: seq, Reason: "entry stored in the earlier format after one in the later"}
+	}
+	base := tlog.StoredHashIndex(0, seq)
+	for i, h := range want {
+		stored, err := r.Get(hashKey(base + int64(i)))
+		if err != nil || !bytes.Equal(stored, h[:]) {
+			reason := "stored leaf hash does not match the entry"
+			if i > 0 {
+				reason = "stored tree hash does not match the entries"
+			}
+			return &ChainError{Seq: seq, Reason: reason}
+		}
+	}
+	return nil
 }
 
 // frontier holds, for each level of the tree, the last node hash checked:

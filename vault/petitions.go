@@ -604,9 +604,8 @@ func (v *Vault) openContentBytes(id string) ([]byte, error) {
 // openContentBytesInto is openContentBytes opening into dst[:0] when the
 // plaintext fits.
 func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
-	ids := v.keyset.Load().identities
 	if ct, ok := v.sealed.get(id); ok {
-		if pt, err := openBytesInto(dst, ct, ids...); err == nil {
+		if pt, err := openBytesInto(dst, ct, v.keyset.Load().identities...); err == nil {
 			return pt, nil
 		}
 		v.sealed.drop(id) // sealed to a key rotated out since: read the store
@@ -615,7 +614,9 @@ func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
 	var openErr error
 	err := v.st.View(func(r store.Reader) error {
 		return store.GetView(r, contentKey(id), func(ct []byte) error {
-			pt, openErr = openBytesInto(dst, ct, ids...)
+			// The keys are loaded after the snapshot: a record a rotation
+			// re-sealed before it opens with the keyset that rotation set.
+			pt, openErr = openBytesInto(dst, ct, v.keyset.Load().identities...)
 			if openErr == nil {
 				v.sealed.put(id, ct)
 			}
