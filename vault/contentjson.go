@@ -18,15 +18,21 @@ import (
 // in other case, a string field that is not a string, invalid UTF-8, a
 // malformed record. FuzzDecodeContent checks that whatever it accepts,
 // json.Unmarshal decodes to the same Content.
-func decodeContent(pt []byte, c *Content) bool { return parseContent(pt, c, false) }
+func decodeContent(pt []byte, c *Content) bool { return parseContent(pt, c, false, false) }
 
 // DecodeContentRaw decodes a content record, keeping its title, content and
 // requests in c.Raw as the record's JSON strings when each is exactly what
 // encoding/json writes for its text (see rawString); otherwise it decodes
 // them (Raw nil).
-func DecodeContentRaw(pt []byte) (*Content, error) {
+func DecodeContentRaw(pt []byte) (*Content, error) { return decodeContentRaw(pt, false) }
+
+// decodeContentRaw is DecodeContentRaw; utf8OK says pt is known to be
+// valid UTF-8 (it was checked when the same envelope was opened before).
+// A result with Raw set was checked (or known) to be valid UTF-8; one
+// decoded by encoding/json was not.
+func decodeContentRaw(pt []byte, utf8OK bool) (*Content, error) {
 	var c Content
-	if parseContent(pt, &c, true) {
+	if parseContent(pt, &c, true, utf8OK) {
 		return &c, nil
 	}
 	return unmarshalContent(pt)
@@ -50,14 +56,14 @@ type RawText struct{ Title, Content, Requests []byte }
 
 // parseContent is decodeContent; with raw, the three text members are kept
 // as they are in c.Raw instead of decoded (all three must be present).
-func parseContent(pt []byte, c *Content, raw bool) bool {
+func parseContent(pt []byte, c *Content, raw, utf8OK bool) bool {
 	var out Content
 	var rt RawText
 	i := skipSpace(pt, 0)
 	if i >= len(pt) || pt[i] != '{' {
 		return false
 	}
-	if !utf8.Valid(pt) {
+	if !utf8OK && !utf8.Valid(pt) {
 		return false
 	}
 	i = skipSpace(pt, i+1)

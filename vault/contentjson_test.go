@@ -52,7 +52,7 @@ func TestDecodeContent(t *testing.T) {
 		var got Content
 		ok := decodeContent([]byte(s), &got)
 		var raw Content
-		if i < 4 && (!ok || !parseContent([]byte(s), &raw, true)) {
+		if i < 4 && (!ok || !parseContent([]byte(s), &raw, true, false)) {
 			t.Errorf("a record the vault writes was refused: %.80q", s)
 		}
 		cjCheck(t, s, ok, &got)
@@ -66,7 +66,7 @@ func cjCheck(t *testing.T, s string, ok bool, got *Content) {
 	// Kept raw, the text members are valid JSON strings that decode to
 	// what json.Unmarshal gives, and the rest is decoded the same.
 	var raw Content
-	if parseContent([]byte(s), &raw, true) {
+	if parseContent([]byte(s), &raw, true, false) {
 		if err != nil {
 			t.Fatalf("%q accepted raw, but json.Unmarshal refuses it: %v", s, err)
 		}

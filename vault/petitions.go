@@ -505,13 +505,17 @@ func (v *Vault) OpenContent(id string) (*Content, error) {
 // response holding it is written, which zeroes the buffer for reuse.
 func (v *Vault) OpenContentRaw(id string) (*Content, error) {
 	buf := plainPool.Get().(*[]byte)
-	pt, err := v.openContentBytesInto(id, *buf)
+	pt, e, err := v.openContentBytesInto(id, *buf)
 	if err != nil {
 		releasePlain(buf)
 		return nil, err
 	}
 	*buf = pt
-	c, err := DecodeContentRaw(pt)
+	utf8OK := e != nil && e.utf8OK.Load()
+	c, err := decodeContentRaw(pt, utf8OK)
+	if err == nil && c.Raw != nil && e != nil && !utf8OK {
+		e.utf8OK.Store(true) // the raw parse checked it (a decode by encoding/json would not have)
+	}
 	if err != nil {
 		releasePlain(buf)
 		return nil, fmt.Errorf("%w: content of %s malformed", ErrCorrupt, id)
@@ -598,19 +602,22 @@ func leadingTitle(pt []byte) (title string, ok bool) {
 // The envelope is opened in the store's own buffer: v.open keeps nothing
 // of it.
 func (v *Vault) openContentBytes(id string) ([]byte, error) {
-	return v.openContentBytesInto(id, nil)
+	pt, _, err := v.openContentBytesInto(id, nil)
+	return pt, err
 }
 
 // openContentBytesInto is openContentBytes opening into dst[:0] when the
-// plaintext fits.
-func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
-	if ct, ok := v.sealed.get(id); ok {
-		if pt, err := openBytesInto(dst, ct, v.keyset.Load().identities...); err == nil {
-			return pt, nil
+// plaintext fits. It also returns the envelope's entry in v.sealed (nil
+// when it is not cached).
+func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, *sealedEntry, error) {
+	if e, ok := v.sealed.get(id); ok {
+		if pt, err := openBytesInto(dst, e.ct, v.keyset.Load().identities...); err == nil {
+			return pt, e, nil
 		}
 		v.sealed.drop(id) // sealed to a key rotated out since: read the store
 	}
 	var pt []byte
+	var e *sealedEntry
 	var openErr error
 	err := v.st.View(func(r store.Reader) error {
 		return store.GetView(r, contentKey(id), func(ct []byte) error {
@@ -618,18 +625,18 @@ func (v *Vault) openContentBytesInto(id string, dst []byte) ([]byte, error) {
 			// re-sealed before it opens with the keyset that rotation set.
 			pt, openErr = openBytesInto(dst, ct, v.keyset.Load().identities...)
 			if openErr == nil {
-				v.sealed.put(id, ct)
+				e = v.sealed.put(id, ct)
 			}
 			return nil
 		})
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
+		return nil, nil, fmt.Errorf("%w: content of %s missing", ErrCorrupt, id)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pt, openErr
+	return pt, e, openErr
 }
 
 // OpenIdentity decrypts a petition's petitioner identity; it returns nil for

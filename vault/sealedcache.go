@@ -1,6 +1,9 @@
 package vault
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // maxSealedBytes bounds the envelopes sealedCache holds (about 4,000
 // letters of 2–4 KiB); maxSealedEnvelope bounds one of them.
@@ -24,42 +27,52 @@ const (
 // it and reads the store.
 type sealedCache struct {
 	mu    sync.RWMutex
-	m     map[string][]byte
+	m     map[string]*sealedEntry
 	bytes int
+}
+
+// sealedEntry is a cached envelope. utf8OK is set once its plaintext was
+// found to be valid UTF-8: the envelope's AEAD makes every later opening of
+// the same bytes give the same plaintext, so a read need not check again.
+type sealedEntry struct {
+	ct     []byte
+	utf8OK atomic.Bool
 }
 
 // get returns the cached envelope of petition id. The caller must not
 // modify it.
-func (c *sealedCache) get(id string) ([]byte, bool) {
+func (c *sealedCache) get(id string) (*sealedEntry, bool) {
 	c.mu.RLock()
-	ct, ok := c.m[id]
+	e, ok := c.m[id]
 	c.mu.RUnlock()
-	return ct, ok
+	return e, ok
 }
 
-// put caches a copy of ct as the envelope of petition id.
-func (c *sealedCache) put(id string, ct []byte) {
+// put caches a copy of ct as the envelope of petition id and returns the
+// entry (nil when ct is too large to cache).
+func (c *sealedCache) put(id string, ct []byte) *sealedEntry {
 	if len(ct) > maxSealedEnvelope {
-		return
+		return nil
 	}
-	cp := append([]byte(nil), ct...)
+	e := &sealedEntry{ct: append([]byte(nil), ct...)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || c.bytes+len(cp) > maxSealedBytes {
-		c.m, c.bytes = make(map[string][]byte), 0
+	if c.m == nil || c.bytes+len(e.ct) > maxSealedBytes {
+		c.m, c.bytes = make(map[string]*sealedEntry), 0
 	}
 	if old, ok := c.m[id]; ok {
-		c.bytes -= len(old)
+		c.bytes -= len(old.ct)
 	}
-	c.m[id] = cp
-	c.bytes += len(cp)
+	c.m[id] = e
+	c.bytes += len(e.ct)
+	return e
 }
 
 // drop forgets the envelope of petition id.
 func (c *sealedCache) drop(id string) {
 	c.mu.Lock()
 	if old, ok := c.m[id]; ok {
-		c.bytes -= len(old)
+		c.bytes -= len(old.ct)
 		delete(c.m, id)
 	}
 	c.mu.Unlock()

@@ -13,8 +13,8 @@ func TestSealedCacheBounds(t *testing.T) {
 	ct := bytes.Repeat([]byte{7}, 4<<10)
 	c.put("a", ct)
 	ct[0] = 8 // the cache keeps its own copy
-	if got, ok := c.get("a"); !ok || got[0] != 7 || len(got) != 4<<10 {
-		t.Fatalf("get(a) = %d bytes, %v", len(got), ok)
+	if got, ok := c.get("a"); !ok || got.ct[0] != 7 || len(got.ct) != 4<<10 {
+		t.Fatalf("get(a) = %v, %v", got, ok)
 	}
 	c.put("a", ct[:100]) // replaced: counted once
 	if c.bytes != 100 {
@@ -67,10 +67,11 @@ func TestSealedCacheReads(t *testing.T) {
 		}
 	}
 	check()
-	stored, ok := v.sealed.get(id)
+	cached, ok := v.sealed.get(id)
 	if !ok {
 		t.Fatal("a read did not cache the envelope")
 	}
+	stored := cached.ct
 	// A write of the content key through the vault's store drops it.
 	if err := v.st.Update(func(tx store.Tx) error { return tx.Set(contentKey(id), stored) }); err != nil {
 		t.Fatal(err)
@@ -83,12 +84,48 @@ func TestSealedCacheReads(t *testing.T) {
 	// say) is dropped, and the store's opens.
 	v.sealed.put(id, []byte("age-encryption.org/v1\n-> X25519 stale\n--- x\n"))
 	check()
-	if got, ok := v.sealed.get(id); !ok || !bytes.Equal(got, stored) {
+	if got, ok := v.sealed.get(id); !ok || !bytes.Equal(got.ct, stored) {
 		t.Error("the stale envelope was not replaced by the store's")
 	}
-	raw, err := v.OpenContentRaw(id)
-	if err != nil || raw.Raw == nil {
-		t.Fatalf("OpenContentRaw from the cache: %+v, %v", raw, err)
+	for range 2 {
+		raw, err := v.OpenContentRaw(id)
+		if err != nil || raw.Raw == nil {
+			t.Fatalf("OpenContentRaw from the cache: %+v, %v", raw, err)
+		}
+		raw.Release()
+		if e, ok := v.sealed.get(id); !ok || !e.utf8OK.Load() {
+			t.Error("a raw read did not note the plaintext's UTF-8 checked")
+		}
 	}
-	raw.Release()
+}
+
+// TestSealedCacheInvalidUTF8: a record with invalid UTF-8 (the vault writes
+// none) is decoded by encoding/json, never copied raw, and its envelope is
+// not noted as checked, however often it is read from the cache.
+func TestSealedCacheInvalidUTF8(t *testing.T) {
+	v := newTestVault(t, nil)
+	p, err := v.CreatePetition(samplePetition(), nil, entry("petition.create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := p.Meta.ID
+	ct, err := v.sealJSON([]byte(`{"title":"t","content":"bad ` + "\xff" + ` byte","requests":"","subjects":[],"masked":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.st.Update(func(tx store.Tx) error { return tx.Set(contentKey(id), ct) }); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c, err := v.OpenContentRaw(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Raw != nil || c.Content != "bad � byte" {
+			t.Fatalf("OpenContentRaw = raw %v, content %q; want it decoded", c.Raw, c.Content)
+		}
+		if e, ok := v.sealed.get(id); !ok || e.utf8OK.Load() {
+			t.Fatalf("cached %v, noted checked %v", ok, ok && e.utf8OK.Load())
+		}
+	}
 }
