@@ -260,6 +260,13 @@ func (r *rawPetition) marshalResponse() ([]byte, error) {
 	if r.p.Title != "" || r.p.Content != "" || r.p.Requests != "" || raw == nil {
 		return nil, errors.New("api: raw petition with decoded text")
 	}
+	if r.out == nil {
+		r.out = respPool.Get().(*[]byte)
+	}
+	if out, ok := appendPetitionJSON((*r.out)[:0], &r.p, raw); ok {
+		*r.out = out
+		return out, nil
+	}
 	b, err := json.Marshal(r.p)
 	if err != nil {
 		return nil, err
@@ -267,9 +274,6 @@ func (r *rawPetition) marshalResponse() ([]byte, error) {
 	at := bytes.Index(b, []byte(textFields))
 	if at < 0 {
 		return nil, errors.New("api: petition JSON without its text fields")
-	}
-	if r.out == nil {
-		r.out = respPool.Get().(*[]byte)
 	}
 	out := (*r.out)[:0]
 	out = append(out, b[:at]...)

@@ -4,7 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"pvault/internal/jsonenc"
 )
 
 // appendCanonical appends the canonical bytes of e (see Entry.Marshal) to b
@@ -107,59 +108,16 @@ func appendCanonical(b []byte, e *Entry) (_ []byte, ok bool) {
 	return append(w.b, '}'), true
 }
 
-const hexDigits = "0123456789abcdef"
-
-// jsonWriter appends JSON strings as encoding/json's Encoder writes them with
-// HTML escaping on (its default): <, >, &, U+2028 and U+2029 are escaped. bad
-// is set by a string with invalid UTF-8, which Marshal replaces first.
+// jsonWriter appends JSON as encoding/json's Encoder writes it; bad is set
+// by a string with invalid UTF-8, which Marshal replaces first.
 type jsonWriter struct {
 	b   []byte
 	bad bool
 }
 
 func (w *jsonWriter) str(s string) {
-	b := append(w.b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			w.bad = true
-			w.b = b
-			return
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			start = i + size
-		}
-		i += size
+	var ok bool
+	if w.b, ok = jsonenc.AppendString(w.b, s); !ok {
+		w.bad = true
 	}
-	b = append(b, s[start:]...)
-	w.b = append(b, '"')
 }

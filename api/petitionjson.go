@@ -1,0 +1,195 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"pvault/internal/jsonenc"
+	"pvault/vault"
+)
+
+// appendPetitionJSON appends p as encoding/json writes it, its title,
+// content and requests taken from raw (JSON strings as the record holds
+// them, which DecodeContentRaw checked are what encoding/json writes for
+// their text). ok is false when p holds something it does not write as
+// encoding/json would (invalid UTF-8, a NaN, a year past 9999); the caller
+// then uses encoding/json. TestPetitionJSONMatches and FuzzPetitionJSON
+// compare the two, every field set.
+func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte, ok bool) {
+	w := petitionWriter{b: b, ok: true}
+	w.lit(`{"id":`)
+	w.str(p.ID)
+	w.lit(`,"unit":`)
+	w.str(p.Unit)
+	w.lit(`,"channel":`)
+	w.str(p.Channel)
+	w.lit(`,"title":`)
+	w.b = append(w.b, raw.Title...)
+	w.lit(`,"content":`)
+	w.b = append(w.b, raw.Content...)
+	w.lit(`,"requests":`)
+	w.b = append(w.b, raw.Requests...)
+	w.lit(`,"petitioner":`)
+	if pt := p.Petitioner; pt == nil {
+		w.lit("null")
+	} else {
+		w.lit(`{"name":`)
+		w.str(pt.Name)
+		w.lit(`,"id_number":`)
+		w.str(pt.IDNumber)
+		w.lit(`,"phone":`)
+		w.str(pt.Phone)
+		w.lit(`,"address":`)
+		w.str(pt.Address)
+		w.lit(`,"employee_no":`)
+		w.str(pt.EmployeeNo)
+		w.lit("}")
+	}
+	w.lit(`,"identity_masked":`)
+	w.b = strconv.AppendBool(w.b, p.IdentityMasked)
+	w.lit(`,"subjects":`)
+	w.strs(p.Subjects)
+	w.lit(`,"group_size":`)
+	w.b = strconv.AppendInt(w.b, int64(p.GroupSize), 10)
+	w.lit(`,"status":`)
+	w.str(p.Status)
+	w.lit(`,"category":`)
+	if c := p.Category; c == nil {
+		w.lit("null")
+	} else {
+		w.lit(`{"label":`)
+		w.str(c.Label)
+		w.lit(`,"confidence":`)
+		w.float(c.Confidence)
+		w.lit(`,"source":`)
+		w.str(c.Source)
+		if c.NeedsReview {
+			w.lit(`,"needs_review":true`)
+		}
+		w.lit("}")
+	}
+	w.lit(`,"risk":`)
+	if r := p.Risk; r == nil {
+		w.lit("null")
+	} else {
+		w.lit(`{"level":`)
+		w.str(r.Level)
+		w.lit(`,"score":`)
+		w.b = strconv.AppendInt(w.b, int64(r.Score), 10)
+		w.lit(`,"reasons":`)
+		w.strs(r.Reasons)
+		w.lit("}")
+	}
+	w.lit(`,"duplicates":`)
+	if p.Duplicates == nil {
+		w.lit("null")
+	} else {
+		w.lit("[")
+		for i, d := range p.Duplicates {
+			if i > 0 {
+				w.lit(",")
+			}
+			w.lit(`{"id":`)
+			w.str(d.ID)
+			w.lit(`,"similarity":`)
+			w.float(d.Similarity)
+			w.lit("}")
+		}
+		w.lit("]")
+	}
+	w.lit(`,"assignee":`)
+	w.strPtr(p.Assignee)
+	w.lit(`,"deadlines":{"accept_by":`)
+	w.timePtr(p.Deadlines.AcceptBy)
+	w.lit(`,"resolve_by":`)
+	w.timePtr(p.Deadlines.ResolveBy)
+	w.lit(`,"review_request_by":`)
+	w.timePtr(p.Deadlines.ReviewRequestBy)
+	w.lit(`,"review_by":`)
+	w.timePtr(p.Deadlines.ReviewBy)
+	if p.Deadlines.ObjectionBy != nil {
+		w.lit(`,"objection_by":`)
+		w.time(*p.Deadlines.ObjectionBy)
+	}
+	w.lit(`},"overdue":`)
+	w.b = strconv.AppendBool(w.b, p.Overdue)
+	w.lit(`,"received_at":`)
+	w.time(p.ReceivedAt)
+	w.lit(`,"created_at":`)
+	w.time(p.CreatedAt)
+	w.lit(`,"updated_at":`)
+	w.time(p.UpdatedAt)
+	w.lit(`,"registered_by":`)
+	w.strPtr(p.RegisteredBy)
+	if p.RepeatOfFinal != nil {
+		w.lit(`,"repeat_of_final":`)
+		w.str(*p.RepeatOfFinal)
+	}
+	if p.ReceiptCode != "" {
+		w.lit(`,"receipt_code":`)
+		w.str(p.ReceiptCode)
+	}
+	w.lit("}")
+	return w.b, w.ok
+}
+
+// petitionWriter appends JSON values; ok turns false at the first value it
+// cannot write as encoding/json would.
+type petitionWriter struct {
+	b  []byte
+	ok bool
+}
+
+func (w *petitionWriter) lit(s string) { w.b = append(w.b, s...) }
+
+func (w *petitionWriter) str(s string) {
+	var ok bool
+	if w.b, ok = jsonenc.AppendString(w.b, s); !ok {
+		w.ok = false
+	}
+}
+
+func (w *petitionWriter) strs(ss []string) {
+	if ss == nil {
+		w.lit("null")
+		return
+	}
+	w.lit("[")
+	for i, s := range ss {
+		if i > 0 {
+			w.lit(",")
+		}
+		w.str(s)
+	}
+	w.lit("]")
+}
+
+func (w *petitionWriter) strPtr(s *string) {
+	if s == nil {
+		w.lit("null")
+		return
+	}
+	w.str(*s)
+}
+
+func (w *petitionWriter) float(f float64) {
+	var ok bool
+	if w.b, ok = jsonenc.AppendFloat(w.b, f); !ok {
+		w.ok = false
+	}
+}
+
+func (w *petitionWriter) time(t time.Time) {
+	var ok bool
+	if w.b, ok = jsonenc.AppendTime(w.b, t); !ok {
+		w.ok = false
+	}
+}
+
+func (w *petitionWriter) timePtr(t *time.Time) {
+	if t == nil {
+		w.lit("null")
+		return
+	}
+	w.time(*t)
+}

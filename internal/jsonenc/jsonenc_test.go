@@ -1,0 +1,48 @@
+package jsonenc
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func FuzzMatchesEncodingJSON(f *testing.F) {
+	f.Add("a<b>&c \u2028\u2029 \x00\x1f\x7f \"\\ \b\f\n\r\t 日本", 0.91, int64(1764300000), int64(123), int64(8*3600))
+	f.Add("\xff", 1e-7, int64(-62135596800), int64(0), int64(-5*3600-30))
+	f.Add("", 1e21, int64(253402300800), int64(999999999), int64(24*3600))
+	f.Fuzz(func(t *testing.T, s string, x float64, unix, nsec, off int64) {
+		want, _ := json.Marshal(s)
+		if got, ok := AppendString(nil, s); ok != utf8.ValidString(s) || ok && !bytes.Equal(got, want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+		fw, ferr := json.Marshal(x)
+		if got, ok := AppendFloat(nil, x); ok != (ferr == nil) || ok && !bytes.Equal(got, fw) {
+			t.Fatalf("AppendFloat(%v) = %s, %v; encoding/json %s, %v", x, got, ok, fw, ferr)
+		}
+		tm := time.Unix(unix, nsec).In(time.FixedZone("z", int(off%(48*3600))))
+		tw, terr := json.Marshal(tm)
+		if got, ok := AppendTime(nil, tm); ok != (terr == nil) || ok && !bytes.Equal(got, tw) {
+			t.Fatalf("AppendTime(%v) = %s, %v; encoding/json %s, %v", tm, got, ok, tw, terr)
+		}
+	})
+}
+
+func TestRefusals(t *testing.T) {
+	if _, ok := AppendString(nil, "a\xffb"); ok {
+		t.Error("invalid UTF-8 accepted")
+	}
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, ok := AppendFloat(nil, x); ok {
+			t.Errorf("%v accepted", x)
+		}
+	}
+	if _, ok := AppendTime(nil, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)); ok {
+		t.Error("year 10000 accepted")
+	}
+	if _, ok := AppendTime(nil, time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 24*3600))); ok {
+		t.Error("a zone a day ahead accepted")
+	}
+}
