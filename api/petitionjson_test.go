@@ -29,21 +29,37 @@ func TestPetitionJSONFields(t *testing.T) {
 			t.Errorf("%v has %d fields, appendPetitionJSON writes %d: update it, pjFull and pjFields", typ, typ.NumField(), n)
 		}
 	}
-	// pjFull sets every field (the three text fields come from the record).
-	v := reflect.ValueOf(pjFull())
-	for i := range v.NumField() {
-		name := v.Type().Field(i).Name
-		if v.Field(i).IsZero() && name != "Title" && name != "Content" && name != "Requests" {
-			t.Errorf("pjFull leaves %s unset", name)
+	// pjFull sets every field (the three text fields come from the record),
+	// nested ones too.
+	full := pjFull()
+	for _, v := range []reflect.Value{reflect.ValueOf(full), reflect.ValueOf(*full.Petitioner), reflect.ValueOf(*full.Category),
+		reflect.ValueOf(*full.Risk), reflect.ValueOf(full.Duplicates[0]), reflect.ValueOf(full.Deadlines)} {
+		for i := range v.NumField() {
+			name := v.Type().Field(i).Name
+			if v.Field(i).IsZero() && name != "Title" && name != "Content" && name != "Requests" && name != "Overdue" {
+				t.Errorf("pjFull leaves %s.%s unset", v.Type().Name(), name)
+			}
 		}
 	}
+	// The encoder writes these as integers.
+	for _, f := range []reflect.StructField{pjField[PetitionJSON]("GroupSize"), pjField[vault.Risk]("Score")} {
+		if f.Type.Kind() != reflect.Int {
+			t.Errorf("%s is %v, appendPetitionJSON writes an int", f.Name, f.Type)
+		}
+	}
+}
+
+func pjField[T any](name string) reflect.StructField {
+	f, _ := reflect.TypeFor[T]().FieldByName(name)
+	return f
 }
 
 // pjFull is a petition with every field set.
 func pjFull() PetitionJSON {
 	zone := time.FixedZone("CST", 8*3600)
 	at := time.Date(2026, 11, 28, 9, 30, 0, 123456789, zone)
-	due, later := at.Add(15*24*time.Hour), at.Add(60*24*time.Hour)
+	// Every value distinct, so that two fields swapped show.
+	d := func(days int) *time.Time { t := at.Add(time.Duration(days) * 24 * time.Hour); return &t }
 	s := func(v string) *string { return &v }
 	return PetitionJSON{
 		ID: "01ABC", Unit: "group/east", Channel: "letter",
@@ -53,8 +69,8 @@ func pjFull() PetitionJSON {
 		Risk:       &vault.Risk{Level: "high", Score: 72, Reasons: []string{"扬言\u2028跳楼", "a & b"}},
 		Duplicates: []vault.Duplicate{{ID: "01XYZ", Similarity: 0.87}, {ID: "01XZZ", Similarity: 1e-7}},
 		Assignee:   s("officer1"),
-		Deadlines:  vault.Deadlines{AcceptBy: &due, ResolveBy: &later, ReviewRequestBy: &later, ReviewBy: &due, ObjectionBy: &due},
-		Overdue:    true, ReceivedAt: at, CreatedAt: at.UTC(), UpdatedAt: at.Add(time.Hour),
+		Deadlines:  vault.Deadlines{AcceptBy: d(15), ResolveBy: d(60), ReviewRequestBy: d(75), ReviewBy: d(90), ObjectionBy: d(5)},
+		Overdue:    false, ReceivedAt: at, CreatedAt: at.UTC().Add(time.Minute), UpdatedAt: at.Add(time.Hour),
 		RegisteredBy: s("reg1"), RepeatOfFinal: s("01OLD"), ReceiptCode: "ABCD-EFGH",
 	}
 }
@@ -92,6 +108,12 @@ func TestPetitionJSONMatches(t *testing.T) {
 	bare := PetitionJSON{ID: "x"} // nil pointers and slices, zero times
 	if !pjCompare(t, bare, "", "", "") {
 		t.Fatal("the bare petition took encoding/json's path")
+	}
+	flipped := full
+	flipped.IdentityMasked, flipped.Overdue = false, true
+	flipped.Category = &vault.Category{Label: "x", Confidence: 1, Source: "officer"}
+	if !pjCompare(t, flipped, "", "", "") {
+		t.Fatal("the flipped petition took encoding/json's path")
 	}
 	empty := full
 	empty.Subjects, empty.Duplicates, empty.Risk = []string{}, []vault.Duplicate{}, &vault.Risk{Reasons: []string{}}

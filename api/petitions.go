@@ -263,8 +263,9 @@ func (r *rawPetition) marshalResponse() ([]byte, error) {
 	if r.out == nil {
 		r.out = respPool.Get().(*[]byte)
 	}
-	if out, ok := appendPetitionJSON((*r.out)[:0], &r.p, raw); ok {
-		*r.out = out
+	out, ok := appendPetitionJSON((*r.out)[:0], &r.p, raw)
+	*r.out = out // a larger buffer it grew to is kept, so that release zeroes it
+	if ok {
 		return out, nil
 	}
 	b, err := json.Marshal(r.p)
@@ -275,7 +276,7 @@ func (r *rawPetition) marshalResponse() ([]byte, error) {
 	if at < 0 {
 		return nil, errors.New("api: petition JSON without its text fields")
 	}
-	out := (*r.out)[:0]
+	out = (*r.out)[:0]
 	out = append(out, b[:at]...)
 	out = append(append(out, `"title":`...), raw.Title...)
 	out = append(append(out, `,"content":`...), raw.Content...)
