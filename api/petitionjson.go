@@ -11,9 +11,8 @@ import (
 // appendPetitionJSON appends p as encoding/json writes it, its title,
 // content and requests taken from raw (JSON strings as the record holds
 // them, which DecodeContentRaw checked are what encoding/json writes for
-// their text). ok is false when p holds something it does not write as
-// encoding/json would (invalid UTF-8, a NaN, a year past 9999); the caller
-// then uses encoding/json. TestPetitionJSONMatches and FuzzPetitionJSON
+// their text). ok is false when p holds what encoding/json refuses (a NaN,
+// a year past 9999); the caller then uses encoding/json, which reports it. TestPetitionJSONMatches and FuzzPetitionJSON
 // compare the two, every field set.
 func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte, ok bool) {
 	w := petitionWriter{b: b, ok: true}
@@ -142,12 +141,7 @@ type petitionWriter struct {
 
 func (w *petitionWriter) lit(s string) { w.b = append(w.b, s...) }
 
-func (w *petitionWriter) str(s string) {
-	var ok bool
-	if w.b, ok = jsonenc.AppendString(w.b, s); !ok {
-		w.ok = false
-	}
-}
+func (w *petitionWriter) str(s string) { w.b = jsonenc.AppendString(w.b, s) }
 
 func (w *petitionWriter) strs(ss []string) {
 	if ss == nil {

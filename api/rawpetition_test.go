@@ -149,30 +149,3 @@ func TestRawPetitionRelease(t *testing.T) {
 		}
 	}
 }
-
-// TestRawPetitionFallbackZeroed: a reply the fast encoder gave up on (after
-// growing its buffer past the pooled one) is written by encoding/json, and
-// release zeroes the buffer it is in, whole.
-func TestRawPetitionFallbackZeroed(t *testing.T) {
-	rec := rpRecord(t, "标题", strings.Repeat("拖欠工资。", 2000), "")
-	c, err := vault.DecodeContentRaw(rec)
-	if err != nil || c.Raw == nil {
-		t.Fatalf("DecodeContentRaw: %v", err)
-	}
-	r := &rawPetition{p: PetitionJSON{Status: "bad \xff", Subjects: []string{}}, content: c}
-	b, err := r.marshalResponse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte("拖欠工资")) || !bytes.Contains(b, []byte(`\ufffd`)) {
-		t.Fatalf("fallback reply: %.80s…", b)
-	}
-	whole := b[:cap(b)]
-	if cap(whole) <= 16<<10 {
-		t.Fatalf("the reply fit the pooled buffer (%d bytes): the test needs it to grow", cap(whole))
-	}
-	r.release(true)
-	if bytes.ContainsFunc(whole, func(r rune) bool { return r != 0 }) {
-		t.Error("the grown buffer was not zeroed")
-	}
-}

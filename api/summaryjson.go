@@ -2,10 +2,10 @@ package api
 
 import (
 	"errors"
-	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"pvault/internal/jsonenc"
 )
 
 // listReply is the body of a list page. It writes the bytes encoding/json
@@ -135,87 +135,21 @@ func appendJSONTime(b []byte, t *time.Time) ([]byte, error) {
 	if t == nil {
 		return append(b, "null"...), nil
 	}
-	if y := t.Year(); y < 0 || y > 9999 {
-		return nil, errJSONValue // MarshalJSON refuses these too
-	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
-		return nil, errJSONValue // and zone offsets of a day or more
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
-}
-
-// appendJSONFloat appends f as encoding/json writes a float64.
-func appendJSONFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, errJSONValue
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 → e-9, as encoding/json does
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
+	b, ok := jsonenc.AppendTime(b, *t)
+	if !ok {
+		return nil, errJSONValue // MarshalJSON refuses it too
 	}
 	return b, nil
 }
 
-// appendJSONString appends s quoted as encoding/json writes strings: HTML
-// characters, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+// appendJSONFloat appends f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) ([]byte, error) {
+	b, ok := jsonenc.AppendFloat(b, f)
+	if !ok {
+		return nil, errJSONValue
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return b, nil
 }
+
+// appendJSONString appends s quoted as encoding/json writes strings.
+func appendJSONString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }

@@ -98,6 +98,18 @@ func downgradeLog(tb testing.TB, st store.Store) {
 	}
 }
 
+// verifyBadAt fails the test unless VerifyStore finds st's log bad at seq.
+func verifyBadAt(tb testing.TB, st store.Store, seq int64) {
+	tb.Helper()
+	res, err := VerifyStore(st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != seq {
+		tb.Errorf("VerifyStore = %+v, want a failure at %d", res, seq)
+	}
+}
+
 func tHead(tb testing.TB, st store.Store) Head {
 	tb.Helper()
 	h, err := ReadHead(st)
@@ -326,13 +338,7 @@ func TestReadStoredHashErrors(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := VerifyStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != 7 {
-		t.Errorf("VerifyStore = %+v, want a failure at 7", res)
-	}
+	verifyBadAt(t, st, 7)
 }
 
 // BenchmarkVerifyStore10k verifies a log of 10,000 entries kept in memory,
@@ -389,13 +395,7 @@ func TestFormatNeverGoesBack(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := VerifyStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != 7 {
-		t.Errorf("VerifyStore = %+v, want a failure at 7", res)
-	}
+	verifyBadAt(t, st, 7)
 	l = tlOpen(t, st, opts)
 	if l.Healthy() || !strings.Contains(l.Broken(), "entry 7") {
 		t.Errorf("reopened log healthy %v, broken %q; want entry 7 refused", l.Healthy(), l.Broken())

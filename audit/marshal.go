@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"pvault/internal/jsonenc"
 )
@@ -116,8 +117,9 @@ type jsonWriter struct {
 }
 
 func (w *jsonWriter) str(s string) {
-	var ok bool
-	if w.b, ok = jsonenc.AppendString(w.b, s); !ok {
+	if !utf8.ValidString(s) {
 		w.bad = true
+		return
 	}
+	w.b = jsonenc.AppendString(w.b, s)
 }

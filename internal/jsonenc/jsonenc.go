@@ -1,7 +1,7 @@
 // Package jsonenc appends JSON values exactly as encoding/json writes them
 // (with its default HTML escaping), for encoders on hot paths that cannot
-// afford reflection. Each function reports the values encoding/json would
-// refuse or rewrite, so that its caller can fall back to encoding/json.
+// afford reflection. AppendFloat and AppendTime report the values
+// encoding/json refuses.
 package jsonenc
 
 import (
@@ -14,10 +14,9 @@ import (
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a quoted JSON string: <, >, &, U+2028 and U+2029
-// are escaped, as are control characters, quotes and backslashes. ok is
-// false when s is not valid UTF-8 (encoding/json would write U+FFFD for
-// each bad byte); b is then returned with a partial string on it.
-func AppendString(b []byte, s string) (_ []byte, ok bool) {
+// are escaped, as are control characters, quotes and backslashes, and each
+// byte of invalid UTF-8 becomes \ufffd.
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -49,7 +48,11 @@ func AppendString(b []byte, s string) (_ []byte, ok bool) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			return b, false
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
 		}
 		if r == '\u2028' || r == '\u2029' {
 			b = append(b, s[start:i]...)
@@ -59,7 +62,7 @@ func AppendString(b []byte, s string) (_ []byte, ok bool) {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"'), true
+	return append(b, '"')
 }
 
 // AppendFloat appends f as encoding/json writes a float64. ok is false for
