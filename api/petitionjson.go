@@ -12,10 +12,11 @@ import (
 // content and requests taken from raw (JSON strings as the record holds
 // them, which DecodeContentRaw checked are what encoding/json writes for
 // their text). ok is false when p holds what encoding/json refuses (a NaN,
-// a year past 9999); the caller then uses encoding/json, which reports it. TestPetitionJSONMatches and FuzzPetitionJSON
-// compare the two, every field set.
+// a year past 9999); the caller then uses encoding/json, which reports it.
+// TestPetitionJSONMatches and FuzzPetitionJSON compare the two, every field
+// set.
 func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte, ok bool) {
-	w := petitionWriter{b: b, ok: true}
+	w := replyWriter{b: b, ok: true}
 	w.lit(`{"id":`)
 	w.str(p.ID)
 	w.lit(`,"unit":`)
@@ -53,32 +54,9 @@ func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte
 	w.lit(`,"status":`)
 	w.str(p.Status)
 	w.lit(`,"category":`)
-	if c := p.Category; c == nil {
-		w.lit("null")
-	} else {
-		w.lit(`{"label":`)
-		w.str(c.Label)
-		w.lit(`,"confidence":`)
-		w.float(c.Confidence)
-		w.lit(`,"source":`)
-		w.str(c.Source)
-		if c.NeedsReview {
-			w.lit(`,"needs_review":true`)
-		}
-		w.lit("}")
-	}
+	w.category(p.Category)
 	w.lit(`,"risk":`)
-	if r := p.Risk; r == nil {
-		w.lit("null")
-	} else {
-		w.lit(`{"level":`)
-		w.str(r.Level)
-		w.lit(`,"score":`)
-		w.b = strconv.AppendInt(w.b, int64(r.Score), 10)
-		w.lit(`,"reasons":`)
-		w.strs(r.Reasons)
-		w.lit("}")
-	}
+	w.risk(p.Risk)
 	w.lit(`,"duplicates":`)
 	if p.Duplicates == nil {
 		w.lit("null")
@@ -98,19 +76,9 @@ func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte
 	}
 	w.lit(`,"assignee":`)
 	w.strPtr(p.Assignee)
-	w.lit(`,"deadlines":{"accept_by":`)
-	w.timePtr(p.Deadlines.AcceptBy)
-	w.lit(`,"resolve_by":`)
-	w.timePtr(p.Deadlines.ResolveBy)
-	w.lit(`,"review_request_by":`)
-	w.timePtr(p.Deadlines.ReviewRequestBy)
-	w.lit(`,"review_by":`)
-	w.timePtr(p.Deadlines.ReviewBy)
-	if p.Deadlines.ObjectionBy != nil {
-		w.lit(`,"objection_by":`)
-		w.time(*p.Deadlines.ObjectionBy)
-	}
-	w.lit(`},"overdue":`)
+	w.lit(`,"deadlines":`)
+	w.deadlines(&p.Deadlines)
+	w.lit(`,"overdue":`)
 	w.b = strconv.AppendBool(w.b, p.Overdue)
 	w.lit(`,"received_at":`)
 	w.time(p.ReceivedAt)
@@ -132,18 +100,67 @@ func appendPetitionJSON(b []byte, p *PetitionJSON, raw *vault.RawText) (_ []byte
 	return w.b, w.ok
 }
 
-// petitionWriter appends JSON values; ok turns false at the first value it
-// cannot write as encoding/json would.
-type petitionWriter struct {
+// replyWriter appends JSON values for appendPetitionJSON and
+// appendSummary; ok turns false at the first value encoding/json refuses.
+type replyWriter struct {
 	b  []byte
 	ok bool
 }
 
-func (w *petitionWriter) lit(s string) { w.b = append(w.b, s...) }
+func (w *replyWriter) lit(s string) { w.b = append(w.b, s...) }
 
-func (w *petitionWriter) str(s string) { w.b = jsonenc.AppendString(w.b, s) }
+// category, risk and deadlines write the parts a petition and its summary
+// share.
+func (w *replyWriter) category(c *vault.Category) {
+	if c == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"label":`)
+	w.str(c.Label)
+	w.lit(`,"confidence":`)
+	w.float(c.Confidence)
+	w.lit(`,"source":`)
+	w.str(c.Source)
+	if c.NeedsReview {
+		w.lit(`,"needs_review":true`)
+	}
+	w.lit("}")
+}
 
-func (w *petitionWriter) strs(ss []string) {
+func (w *replyWriter) risk(r *vault.Risk) {
+	if r == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"level":`)
+	w.str(r.Level)
+	w.lit(`,"score":`)
+	w.b = strconv.AppendInt(w.b, int64(r.Score), 10)
+	w.lit(`,"reasons":`)
+	w.strs(r.Reasons)
+	w.lit("}")
+}
+
+func (w *replyWriter) deadlines(d *vault.Deadlines) {
+	w.lit(`{"accept_by":`)
+	w.timePtr(d.AcceptBy)
+	w.lit(`,"resolve_by":`)
+	w.timePtr(d.ResolveBy)
+	w.lit(`,"review_request_by":`)
+	w.timePtr(d.ReviewRequestBy)
+	w.lit(`,"review_by":`)
+	w.timePtr(d.ReviewBy)
+	if d.ObjectionBy != nil {
+		w.lit(`,"objection_by":`)
+		w.time(*d.ObjectionBy)
+	}
+	w.lit("}")
+}
+
+func (w *replyWriter) str(s string) { w.b = jsonenc.AppendString(w.b, s) }
+
+func (w *replyWriter) strs(ss []string) {
 	if ss == nil {
 		w.lit("null")
 		return
@@ -158,7 +175,7 @@ func (w *petitionWriter) strs(ss []string) {
 	w.lit("]")
 }
 
-func (w *petitionWriter) strPtr(s *string) {
+func (w *replyWriter) strPtr(s *string) {
 	if s == nil {
 		w.lit("null")
 		return
@@ -166,21 +183,21 @@ func (w *petitionWriter) strPtr(s *string) {
 	w.str(*s)
 }
 
-func (w *petitionWriter) float(f float64) {
+func (w *replyWriter) float(f float64) {
 	var ok bool
 	if w.b, ok = jsonenc.AppendFloat(w.b, f); !ok {
 		w.ok = false
 	}
 }
 
-func (w *petitionWriter) time(t time.Time) {
+func (w *replyWriter) time(t time.Time) {
 	var ok bool
 	if w.b, ok = jsonenc.AppendTime(w.b, t); !ok {
 		w.ok = false
 	}
 }
 
-func (w *petitionWriter) timePtr(t *time.Time) {
+func (w *replyWriter) timePtr(t *time.Time) {
 	if t == nil {
 		w.lit("null")
 		return

@@ -186,11 +186,14 @@ func (c *recentMetas) drop(ids []string) {
 }
 
 // metaKeyID returns the petition id of a metadata key, or false.
-func metaKeyID(k []byte) (string, bool) {
-	if len(k) <= len("p//m") || string(k[:2]) != "p/" || string(k[len(k)-2:]) != "/m" {
+func metaKeyID(k []byte) (string, bool) { return petitionKeyID(k, "/m") }
+
+// petitionKeyID returns the petition id of key p/<id><suffix>, or false.
+func petitionKeyID(k []byte, suffix string) (string, bool) {
+	if len(k) <= len("p/")+len(suffix) || string(k[:2]) != "p/" || string(k[len(k)-len(suffix):]) != suffix {
 		return "", false
 	}
-	id := k[2 : len(k)-2]
+	id := k[2 : len(k)-len(suffix)]
 	if bytes.IndexByte(id, '/') >= 0 {
 		return "", false
 	}

@@ -79,15 +79,4 @@ func (c *sealedCache) drop(id string) {
 }
 
 // contentKeyID returns the petition id of a content key, or false.
-func contentKeyID(k []byte) (string, bool) {
-	if len(k) <= len("p//c") || string(k[:2]) != "p/" || string(k[len(k)-2:]) != "/c" {
-		return "", false
-	}
-	id := k[2 : len(k)-2]
-	for _, c := range id {
-		if c == '/' {
-			return "", false
-		}
-	}
-	return string(id), true
-}
+func contentKeyID(k []byte) (string, bool) { return petitionKeyID(k, "/c") }
