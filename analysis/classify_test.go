@@ -634,6 +634,17 @@ func BenchmarkSign(b *testing.B) {
 	}
 }
 
+func BenchmarkSignLetter(b *testing.B) {
+	sh := NewShingler([]byte("a benchmark key!"))
+	texts := anLetters(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		sh.Sign(texts[i%len(texts)])
+		i++
+	}
+}
+
 // anLetters are eval-split texts joined until each is about 1,000
 // characters long (3 KB; the load tool's petitions are 2–4 KiB).
 func anLetters(tb testing.TB) []string {

@@ -85,14 +85,21 @@ func (s *Shingler) Sign(text string) Signature {
 		// shingle up in a set cost more than the repeats do.
 		xs = append(xs, binary.LittleEndian.Uint64(out[:8]))
 	}
-	// Permutation by permutation over the shingles: the
-	// permutation's constants and the running minimum stay in registers.
-	for i := range sig {
-		a, b, m := permA[i], permB[i], sig[i]
+	// Four permutations at a time over the shingles: their constants and
+	// running minimums stay in registers, and the four independent chains
+	// of multiplications keep the core busy (1.6 times as fast as one at a
+	// time: BenchmarkSignLetter).
+	for i := 0; i < SigLen; i += 4 {
+		a0, a1, a2, a3 := permA[i], permA[i+1], permA[i+2], permA[i+3]
+		b0, b1, b2, b3 := permB[i], permB[i+1], permB[i+2], permB[i+3]
+		m0, m1, m2, m3 := sig[i], sig[i+1], sig[i+2], sig[i+3]
 		for _, x := range xs {
-			m = min(m, uint32((a*x+b)>>32))
+			m0 = min(m0, uint32((a0*x+b0)>>32))
+			m1 = min(m1, uint32((a1*x+b1)>>32))
+			m2 = min(m2, uint32((a2*x+b2)>>32))
+			m3 = min(m3, uint32((a3*x+b3)>>32))
 		}
-		sig[i] = m
+		sig[i], sig[i+1], sig[i+2], sig[i+3] = m0, m1, m2, m3
 	}
 	return sig
 }

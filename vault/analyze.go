@@ -234,8 +234,8 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 			id    string
 			bands int
 		}
-		var order []hit
-		at := map[string]int{} // index in order
+		order := make([]hit, 0, 256)
+		at := make(map[string]int, 256) // index in order
 		visit := func(id string) {
 			if k, ok := at[id]; ok {
 				order[k].bands++
@@ -340,8 +340,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 		})
 		cands = cands[:min(len(cands), maxDups)]
 		for _, c := range cands {
-			var o Meta
-			if err := getJSON(r, metaKey(c.id), &o); err == nil && !Terminal(o.Status) {
+			if o, err := v.sharedMeta(r, c.id); err == nil && !Terminal(o.Status) {
 				unresolved++
 			}
 		}
