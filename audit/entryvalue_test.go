@@ -3,8 +3,10 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -402,5 +404,38 @@ func TestFormatNeverGoesBack(t *testing.T) {
 	}
 	if _, err := l.Sign(); err == nil {
 		t.Error("signed a checkpoint over a forged tree")
+	}
+}
+
+// TestListPageEntryGoesToValueLog: the entry of a list page of 50 (the
+// API's default limit), with the shortest fields a real one has, is at
+// least store.DefaultValueThreshold long, so badger keeps it in the value
+// log rather than copying it through every level of the tree; the entry of
+// a read stays in the tree.
+func TestListPageEntryGoesToValueLog(t *testing.T) {
+	ids := make([]any, 50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01M8FZEVC15REHQ7FXE67D%04d", i) // 26 characters, as petition ids
+	}
+	actor := &Actor{UserID: "01M8FZH3D451ARDHRBABG520XJ", Username: "abc", Roles: []string{"officer"}, Unit: "g"}
+	list := Entry{Seq: 2, Time: time.Date(2026, 11, 28, 2, 25, 12, 0, time.UTC), RequestID: "r", Actor: actor,
+		Action: "petition.list", Decision: "allow", Status: 200,
+		Details: map[string]any{"client": strings.Repeat("f", 32), "ids": ids}, Prev: EncodeHash(tlog.Hash{})}
+	line, err := list.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(encodeEntryValue(line, nil)); n < store.DefaultValueThreshold {
+		t.Errorf("a list page's entry is %d bytes, under the value threshold %d: it would stay in the tree", n, store.DefaultValueThreshold)
+	}
+	read := list
+	read.Action, read.Object = "petition.read", &Object{Type: "petition", ID: "01M8FZEVC15REHQ7FXE67D0000"}
+	read.Details = map[string]any{"client": strings.Repeat("f", 32)}
+	line, err = read.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(encodeEntryValue(line, make([]tlog.Hash, 20))); n >= store.DefaultValueThreshold {
+		t.Errorf("a read's entry is %d bytes, over the value threshold %d", n, store.DefaultValueThreshold)
 	}
 }

@@ -58,16 +58,23 @@ type BadgerOptions struct {
 }
 
 // DefaultValueThreshold sends petition content (sealed letters of a few
-// KiB) to the value log and keeps metadata, indexes, identity envelopes and
-// almost all audit entries (all under 2 KiB but the entries of long list
-// pages) in the tree. Content is written once and read by id: in the tree
-// it was copied again by every compaction of every level it went through,
-// and its blocks made up most of the table indexes held in memory (see
-// "The eighth session's changes" in docs/PERFORMANCE.md). The value log is
-// never garbage-collected on a live store (see CollectOffline): the envelopes a key
-// rotation replaces stay on disk until pvault gc runs on the stopped vault
-// (CollectOffline).
-const DefaultValueThreshold = 2 << 10
+// KiB) and the audit entries of list pages to the value log, and keeps
+// metadata, indexes, identity envelopes and the other audit entries in the
+// tree. Content is written once and read by id: in the tree it was copied
+// again by every compaction of every level it went through, and its blocks
+// made up most of the table indexes held in memory (see "The eighth
+// session's changes" in docs/PERFORMANCE.md). A list's audit entry names
+// the ids of its page (1,800–2,500 bytes for a page of 50); at 2 KiB most
+// stayed in the tree, and a vault of a million petitions serving lists
+// spent its cores compacting them (see "The thirteenth session"). 1,792
+// bytes sits between them and petition metadata, which reached 1,712
+// bytes at a million petitions (ten duplicates, nine risk reasons) and is
+// rewritten by every action: metadata in the value log would leave a
+// stale copy there each time. TestListPageEntryGoesToValueLog (audit) and
+// TestMetaStaysInTree (vault) check both sides. The value log is never
+// garbage-collected on a live store: the envelopes a key rotation replaces
+// stay on disk until pvault gc runs on the stopped vault (CollectOffline).
+const DefaultValueThreshold = 1792
 
 // DefaultValueLogFileSize bounds value-log files at 64 MiB instead of
 // badger's 1 GiB: opening the store reads the newest file whole (its
