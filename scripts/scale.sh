@@ -5,8 +5,9 @@
 #   scripts/scale.sh [N]
 # It takes a while and needs a few GB of disk; it is not part of CI. Every
 # petition goes through intake analysis, sealing and a synced commit: on a
-# 2-core machine the fill starts near 800–900/s and averages 300–430/s
-# (see docs/PERFORMANCE.md), so 1,000,000 takes 40–56 minutes and 7 GB.
+# 2-core machine the fill starts near 800–900/s and averages 425–432/s
+# (299/s under nice -n 19 beside other work; see docs/PERFORMANCE.md), so
+# 1,000,000 takes 40–56 minutes and 7 GB.
 #   DATA=DIR scripts/scale.sh
 #     measures an existing vault filled earlier (its admin password must be
 #     the one below); the directory is kept.

@@ -194,11 +194,12 @@ func tokenTitle(pt []byte) (string, bool) {
 	return title, ok && err == nil
 }
 
-// TestMetaStaysInTree: the largest petition metadata seen at a million
-// petitions (ten duplicates, nine risk reasons, an identity) is shorter
-// than store.DefaultValueThreshold, so badger keeps metadata, which every
-// action rewrites, in the tree and not in the value log, where each
-// rewrite would leave a stale copy. Meta must encode the record
+// TestMetaStaysInTree: the largest metadata of a registered petition seen
+// at a million petitions (ten duplicates, nine risk reasons, an identity)
+// is shorter than store.DefaultValueThreshold, so badger keeps metadata,
+// which every action rewrites, in the tree and not in the value log, where
+// each rewrite would leave a stale copy (handling adds up to about 210
+// bytes: see DefaultValueThreshold). Meta must encode the record
 // unchanged: a field added to Meta means checking the threshold again.
 func TestMetaStaysInTree(t *testing.T) {
 	const largest = `{"id":"01M8FZ54CZ9Q3HMFHMSRE1V5DN","unit":"group/scale","channel":"phone","status":"registered","group_size":3,"subjects":null,"registered_by":"01M8FW8NMQ75J98C2YHYVX125H","registered_by_name":"admin","assignee":"","assignee_name":"","has_identity":true,"receipt_hash":"e3c894dcbffab467b6cec1986c9531bd","received_at":"2026-11-28T02:18:40.41523037Z","created_at":"2026-11-28T02:18:40.41523037Z","updated_at":"2026-11-28T02:18:40.41523037Z","deadlines":{"accept_by":"2026-12-13T02:18:40.41523037Z","resolve_by":null,"review_request_by":null,"review_by":null},"category":{"label":"quality","confidence":0.656,"source":"model"},"risk":{"level":"critical","score":100,"reasons":["threat of self-harm: 同归于尽","threat of violence: 同归于尽","threat of harm with 汽油","imminent collective petition: 集体上访 (a set day and hour)","group of 120","escalation to higher authorities: 国资委","threatens media exposure: 电视台","11th petition on the same matter","distress or urgency: 看病"]},"duplicates":[{"id":"01M8FZ3JFHXAHXD66CTGE2KBKV","similarity":0.5},{"id":"01M8FZ3D1CP31Z2ZVQ8WADV45N","similarity":0.484},{"id":"01M8FZ2WC9DARQZVMXB31MCW85","similarity":0.484},{"id":"01M8FZ0PB52YPR5VP3CM9X1435","similarity":0.484},{"id":"01M8FYX50RHZ6Z4NKE1ARMV02Q","similarity":0.484},{"id":"01M8FZ4KT5MZP7QF4WGYBX73QG","similarity":0.453},{"id":"01M8FZ3VP4FD15ZYCTE6RBRW4C","similarity":0.453},{"id":"01M8FZ38XDYWXPETAACRTXXPA4","similarity":0.453},{"id":"01M8FZ2TW8CN37SHWKD9FT8C32","similarity":0.453},{"id":"01M8FZ420Q7R4WEEG77Z2818SP","similarity":0.438}],"stage":0,"extended":false,"final":false,"events":1,"petitioner_keys":["6576203722cd24e3fe72fdaf8b5970d2","9c1be53af6c5221894164c1cdd49d4cb"]}`
