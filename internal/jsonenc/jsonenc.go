@@ -13,6 +13,14 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the ASCII bytes AppendString copies as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // AppendString appends s as a quoted JSON string: <, >, &, U+2028 and U+2029
 // are escaped, as are control characters, quotes and backslashes, and each
 // byte of invalid UTF-8 becomes \ufffd.
@@ -21,7 +29,7 @@ func AppendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}
@@ -45,6 +53,21 @@ func AppendString(b []byte, s string) []byte {
 			i++
 			start = i
 			continue
+		}
+		if c := s[i]; c >= 0xE0 && c <= 0xEF && i+2 < len(s) {
+			// A three-byte sequence (most Chinese text) that is valid
+			// UTF-8 and not U+2028 or U+2029 is copied as it is.
+			c1, c2 := s[i+1], s[i+2]
+			lo, hi := byte(0x80), byte(0xBF)
+			if c == 0xE0 {
+				lo = 0xA0 // no overlong encodings
+			} else if c == 0xED {
+				hi = 0x9F // no surrogates
+			}
+			if c1 >= lo && c1 <= hi && c2 >= 0x80 && c2 <= 0xBF && (c != 0xE2 || c1 != 0x80 || c2 < 0xA8 || c2 > 0xA9) {
+				i += 3
+				continue
+			}
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {

@@ -45,3 +45,16 @@ func TestRefusals(t *testing.T) {
 		t.Error("a zone a day ahead accepted")
 	}
 }
+
+// BenchmarkAppendStringCJK: a petition title and a few risk reasons, the
+// strings a list page writes most.
+func BenchmarkAppendStringCJK(b *testing.B) {
+	ss := []string{"三号工地项目部拖欠十二名工人三个月工资共计十二万元", "threat of self-harm: 同归于尽", "group/east", "01M8FZ54CZ9Q3HMFHMSRE1V5DN"}
+	buf := make([]byte, 0, 512)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range ss {
+			buf = AppendString(buf, s)
+		}
+	}
+}
