@@ -12,6 +12,12 @@ func FuzzMatchesEncodingJSON(f *testing.F) {
 	f.Add("a<b>&c \u2028\u2029 \x00\x1f\x7f \"\\ \b\f\n\r\t 日本", 0.91, int64(1764300000), int64(123), int64(8*3600))
 	f.Add("\xff", 1e-7, int64(-62135596800), int64(0), int64(-5*3600-30))
 	f.Add("", 1e21, int64(253402300800), int64(999999999), int64(24*3600))
+	// The edges of AppendString's three-byte fast path: an overlong
+	// encoding, a surrogate, U+2028 and U+2029 and their neighbours, the
+	// largest three-byte rune and sequences cut short.
+	for _, s := range []string{"\xe0\x80\xaf", "\xe0\xa0\x80", "\xed\xa0\x80", "\xed\x9f\xbf", "\xe2\x80\xa7\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaa", "\xef\xbf\xbf", "日\xe6\x97", "\xe6"} {
+		f.Add(s, 0.5, int64(0), int64(0), int64(0))
+	}
 	f.Fuzz(func(t *testing.T, s string, x float64, unix, nsec, off int64) {
 		want, _ := json.Marshal(s)
 		if got := AppendString(nil, s); !bytes.Equal(got, want) {
