@@ -47,13 +47,6 @@ func hashKey(i int64) []byte {
 }
 func ridKey(rid string) []byte { return append(append([]byte(nil), prefixRID...), rid...) }
 
-// indexKey is a secondary index entry: a/x/<field>/<value>\x00<seq>.
-func indexKey(field, value string, seq int64) []byte {
-	k := append(append([]byte(nil), prefixIndex...), field...)
-	k = append(append(append(k, '/'), value...), 0)
-	return binary.BigEndian.AppendUint64(k, uint64(seq))
-}
-
 // Options configure a Log. The zero value of each field means its default.
 type Options struct {
 	// Logger receives commit failures. nil discards them.
@@ -418,6 +411,7 @@ func (l *Log) commit(batch []*pending) bool {
 			return out, nil
 		})
 		usedRID := make(map[string]bool)
+		var index postings
 		for i, p := range batch {
 			if err := store.Apply(tx, p.ops); err != nil {
 				return err
@@ -459,13 +453,14 @@ func (l *Log) commit(batch []*pending) bool {
 				return err
 			}
 			for _, ix := range entryIndexes(&e) {
-				if err := tx.Set(ix, nil); err != nil {
-					return err
-				}
+				index.add(ix, n)
 			}
 			prev = LeafHash(line)
 			results[i] = result{line: line, e: e}
 			n++
+		}
+		if err := index.write(tx); err != nil {
+			return err
 		}
 		newLast = prev
 		newHead = Head{Size: n, Last: EncodeHash(prev), Time: t}
@@ -528,18 +523,6 @@ func readEntry(r getter, seq int64) (*Entry, error) {
 func ridTaken(tx store.Tx, rid string) bool {
 	_, err := tx.Get(ridKey(rid))
 	return err == nil
-}
-
-func entryIndexes(e *Entry) [][]byte {
-	var out [][]byte
-	if e.Actor != nil && e.Actor.Username != "" {
-		out = append(out, indexKey("actor", e.Actor.Username, e.Seq))
-	}
-	out = append(out, indexKey("action", e.Action, e.Seq))
-	if e.Object != nil && e.Object.ID != "" {
-		out = append(out, indexKey("object", e.Object.ID, e.Seq))
-	}
-	return out
 }
 
 // ValidRequestID reports whether s can be a request id: 1–64 characters of
@@ -651,27 +634,31 @@ func (l *Log) Entries(f Filter) ([]*Entry, int64, error) {
 			}
 			return nil
 		}
-		prefix := indexKey(field, value, 0)
-		prefix = prefix[:len(prefix)-8]
-		start := indexKey(field, value, max(f.Start, 0))
-		return r.Scan(store.ScanOptions{Prefix: prefix, Start: start, KeysOnly: true}, func(k, _ []byte) error {
-			seq := int64(binary.BigEndian.Uint64(k[len(k)-8:]))
-			if seq >= size {
-				return store.ErrStop
-			}
-			e, err := load(seq)
-			if err != nil {
-				return err
-			}
-			if !match(e) {
+		// A key's seq is the last of its posting: the first key at or
+		// after Start holds the first entry at or after it.
+		start := indexKey(field, value, f.Start)
+		return r.Scan(store.ScanOptions{Prefix: indexPrefix(field, value), Start: start}, func(k, v []byte) error {
+			return eachPosted(k, v, func(seq int64) error {
+				if seq < f.Start {
+					return nil
+				}
+				if seq >= size {
+					return store.ErrStop
+				}
+				e, err := load(seq)
+				if err != nil {
+					return err
+				}
+				if !match(e) {
+					return nil
+				}
+				if len(out) == f.Limit {
+					next = seq
+					return store.ErrStop
+				}
+				out = append(out, e)
 				return nil
-			}
-			if len(out) == f.Limit {
-				next = seq
-				return store.ErrStop
-			}
-			out = append(out, e)
-			return nil
+			})
 		})
 	})
 	return out, next, err
@@ -731,18 +718,20 @@ func (l *Log) Each(action string, fn func(*Entry) error) error {
 				return fn(e)
 			})
 		}
-		prefix := indexKey("action", action, 0)
-		prefix = prefix[:len(prefix)-8]
-		return r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
-			seq := int64(binary.BigEndian.Uint64(k[len(k)-8:]))
-			if seq >= size {
-				return store.ErrStop
-			}
-			e, err := readEntry(r, seq)
-			if err != nil {
-				return err
-			}
-			return fn(e)
+		return r.Scan(store.ScanOptions{Prefix: indexPrefix("action", action)}, func(k, v []byte) error {
+			return eachPosted(k, v, func(seq int64) error {
+				if seq >= size {
+					return store.ErrStop
+				}
+				e, err := readEntry(r, seq)
+				if err != nil {
+					return err
+				}
+				if e.Action != action {
+					return nil
+				}
+				return fn(e)
+			})
 		})
 	})
 }
