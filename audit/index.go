@@ -35,49 +35,49 @@ func indexKey(field, value string, seq int64) []byte {
 	return binary.BigEndian.AppendUint64(indexPrefix(field, value), uint64(seq))
 }
 
-// entryIndexes returns the index prefixes e is found under.
-func entryIndexes(e *Entry) [][]byte {
-	out := make([][]byte, 0, 3)
+// indexed is a field and value an entry is found under.
+type indexed struct{ field, value string }
+
+// entryIndexes calls fn with each field and value e is found under.
+func entryIndexes(e *Entry, fn func(indexed)) {
 	if e.Actor != nil && e.Actor.Username != "" {
-		out = append(out, indexPrefix("actor", e.Actor.Username))
+		fn(indexed{"actor", e.Actor.Username})
 	}
-	out = append(out, indexPrefix("action", e.Action))
+	fn(indexed{"action", e.Action})
 	if e.Object != nil && e.Object.ID != "" {
-		out = append(out, indexPrefix("object", e.Object.ID))
+		fn(indexed{"object", e.Object.ID})
 	}
-	return out
 }
 
-// postings gathers a batch's index entries: for each prefix, in the order
-// first seen, the seqs under it (ascending, as the batch assigns them).
+// postings gathers a batch's index entries: for each field and value, in
+// the order first seen, the seqs under it (ascending, as the batch assigns
+// them).
 type postings struct {
-	order []string
-	seqs  map[string][]int64
+	order []indexed
+	seqs  map[indexed][]int64
 }
 
-func (p *postings) add(prefix []byte, seq int64) {
+func (p *postings) add(ix indexed, seq int64) {
 	if p.seqs == nil {
-		p.seqs = make(map[string][]int64)
+		p.seqs = make(map[indexed][]int64)
 	}
-	k := string(prefix)
-	s, ok := p.seqs[k]
+	s, ok := p.seqs[ix]
 	if !ok {
-		p.order = append(p.order, k)
+		p.order = append(p.order, ix)
 	}
-	p.seqs[k] = append(s, seq)
+	p.seqs[ix] = append(s, seq)
 }
 
-// write sets one key for each prefix.
+// write sets one key for each field and value.
 func (p *postings) write(tx store.Tx) error {
-	for _, k := range p.order {
-		s := p.seqs[k]
+	for _, ix := range p.order {
+		s := p.seqs[ix]
 		last := s[len(s)-1]
-		key := binary.BigEndian.AppendUint64([]byte(k), uint64(last))
 		var v []byte
 		if len(s) > 1 {
 			v = appendPosting(nil, last, s[:len(s)-1])
 		}
-		if err := tx.Set(key, v); err != nil {
+		if err := tx.Set(indexKey(ix.field, ix.value, last), v); err != nil {
 			return err
 		}
 	}

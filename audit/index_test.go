@@ -75,12 +75,13 @@ func TestIndexPostings(t *testing.T) {
 		seen := map[string]bool{}
 		for i := total; i < total+n; i++ {
 			e := indexEntry(i)
-			for _, p := range entryIndexes(e) {
-				if !seen[string(p)] {
-					seen[string(p)] = true
-					wantKeys[string(p)]++
+			entryIndexes(e, func(ix indexed) {
+				p := string(indexPrefix(ix.field, ix.value))
+				if !seen[p] {
+					seen[p] = true
+					wantKeys[p]++
 				}
-			}
+			})
 		}
 		total += n
 	}

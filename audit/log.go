@@ -452,9 +452,7 @@ func (l *Log) commit(batch []*pending) bool {
 			if err := tx.Set(ridKey(e.RequestID), seqb); err != nil {
 				return err
 			}
-			for _, ix := range entryIndexes(&e) {
-				index.add(ix, n)
-			}
+			entryIndexes(&e, func(ix indexed) { index.add(ix, n) })
 			prev = LeafHash(line)
 			results[i] = result{line: line, e: e}
 			n++
