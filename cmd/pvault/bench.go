@@ -311,9 +311,13 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs (the in-process vault included, the first preload not) to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) to this file when the runs end; it counts from the start, preloads included")
+	serveBase := fs.String("serve-baseline", "", "serve only the plain baseline server on this address (a new temporary directory, removed on exit) until interrupted, for a load generator in another process (bench --url http://ADDR --user any --pass any)")
 	traceFile := fs.String("trace", "", "write a runtime trace of two seconds in the middle of the pvault run to this file (go tool trace); with --url it traces only this load generator")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *serveBase != "" {
+		return serveBaseline(ctx, *serveBase, stdout)
 	}
 	if !slices.Contains([]string{"create", "read", "list", "mixed"}, *mix) {
 		return fmt.Errorf("bench: --mix must be create, read, list or mixed")
@@ -549,6 +553,40 @@ func startBaseline(unit string) (*benchTarget, func(), error) {
 		return nil, nil, err
 	}
 	return &benchTarget{name: "baseline", base: base, unit: unit, token: "baseline"}, func() { stopHTTP(); st.Close(); os.RemoveAll(dir) }, nil
+}
+
+// serveBaseline serves the plain baseline on addr until ctx ends, so that
+// it can be measured as the check does: server and load generator
+// in processes of their own.
+func serveBaseline(ctx context.Context, addr string, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "pvault-baseline-")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.OpenBadger(store.BadgerOptions{Dir: dir, StockTransactions: true, ValueThreshold: -1})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+	hs := &http.Server{Handler: api.NewBaseline(st), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "baseline (no encryption, policy or audit; synced writes) on http://%s\n", ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	}
 }
 
 func serveLocal(h http.Handler) (string, func(), error) {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,5 +73,44 @@ func TestBenchCLIUsage(t *testing.T) {
 		if _, _, err := opRun(nil, args...); exitCode(err) != 2 {
 			t.Errorf("%v: exit %d, want 2", args, exitCode(err))
 		}
+	}
+}
+
+// `pvault bench --serve-baseline` serves the plain baseline alone, and the
+// generator in another run measures it over HTTP, as the issue's check does
+// with processes of their own; the server stops when its context ends.
+func TestBenchServeBaseline(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"bench", "--serve-baseline", "127.0.0.1:0"}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v (%q)", err, line)
+	}
+	go io.Copy(io.Discard, pr)
+	i := strings.Index(line, "http://")
+	if i < 0 {
+		t.Fatalf("no address in %q", line)
+	}
+	url := strings.TrimSpace(line[i:])
+	out := opMustRun(t, nil, "bench", "--url", url, "--user", "any", "--pass", "any", "--mix", "read",
+		"-c", "2", "-d", "300ms", "--preload", "10", "--bodies", "10", "--json")
+	var rep struct {
+		Runs []BenchResult `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bench --json output: %v\n%s", err, out)
+	}
+	if len(rep.Runs) != 1 || rep.Runs[0].ByKind["read"] == 0 || len(rep.Runs[0].Errors) != 0 {
+		t.Fatalf("runs against the baseline: %+v", rep.Runs)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve-baseline after its context ended: %v", err)
 	}
 }

@@ -97,6 +97,7 @@ commands:
   config check --config FILE                          validate a configuration file
   bench [--url URL --user U --pass P] [-c 32] [-d 10s] [--mix create|read|list|mixed] [--preload N] [--baseline] [--json]
                                                       load test (in-process vault when --url is empty)
+  bench --serve-baseline ADDR                         serve the plain baseline alone (for a generator in another process)
   gen --data DIR [--n 10000] [--unit group/scale]     fill a stopped vault with synthetic petitions (scripts/scale.sh)
   version
 
