@@ -14,9 +14,10 @@ import (
 // key's seq is the last entry's with that value, and its value (a
 // posting) lists the others. A batch of 28 reads by one officer then costs
 // two index keys for actor and action instead of 56, and each key is a
-// write to badger's memtable and log on the appender's path (removing
-// them served 6 % more reads). A key of one entry has no value, as every
-// key had before postings, so older logs read the same.
+// write to badger's memtable and log on the appender's path (a build
+// without the actor and action keys served 6 % more reads). A key of one
+// entry has no value, as every key had before postings, so older logs
+// read the same.
 //
 // An index only proposes entries: readers load each one and check that it
 // matches, so a damaged index can hide entries but never show wrong ones.
@@ -114,14 +115,14 @@ func eachPosted(k, v []byte, fn func(seq int64) error) error {
 	for i := 0; len(v) > 0; i++ {
 		d, n := binary.Uvarint(v)
 		if n <= 0 || d == 0 || d > uint64(last) {
-			return fmt.Errorf("%w: key %q", ErrIndex, k)
+			return fmt.Errorf("%w (the key of entry %d)", ErrIndex, last)
 		}
 		v = v[n:]
 		seq := last - int64(d)
 		if i > 0 {
 			seq = prev + int64(d)
 			if seq >= last || seq <= prev {
-				return fmt.Errorf("%w: key %q", ErrIndex, k)
+				return fmt.Errorf("%w (the key of entry %d)", ErrIndex, last)
 			}
 		}
 		if err := fn(seq); err != nil {
