@@ -30,15 +30,12 @@ func indexEntry(i int) *Entry {
 	return e
 }
 
-// appendBatch appends entries first..first+n-1 as one commit: announced
-// with Expect, they are gathered until all have arrived.
-func appendBatch(t *testing.T, l *Log, first, n int) {
+// appendBatch appends entry first alone, its commit held in g (a slow
+// sync), while entries first+1..first+n queue behind it; released, the
+// appender takes the n queued entries into the next commit.
+func appendBatch(t *testing.T, l *Log, g *gateStore, first, n int) {
 	t.Helper()
-	for range n {
-		l.Expect()
-	}
-	var wg sync.WaitGroup
-	for i := first; i < first+n; i++ {
+	appendOne := func(wg *sync.WaitGroup, i int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -47,6 +44,22 @@ func appendBatch(t *testing.T, l *Log, first, n int) {
 			}
 		}()
 	}
+	var wg sync.WaitGroup
+	g.hold.Store(true)
+	appendOne(&wg, first)
+	<-g.entered
+	g.hold.Store(false)
+	for i := first + 1; i <= first+n; i++ {
+		appendOne(&wg, i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.reqs) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want %d", len(l.reqs), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	g.release <- struct{}{}
 	wg.Wait()
 }
 
@@ -56,26 +69,16 @@ func appendBatch(t *testing.T, l *Log, first, n int) {
 // return what a walk over the whole log finds.
 func TestIndexPostings(t *testing.T) {
 	st := store.NewMem()
-	var mu sync.Mutex
-	var batches []int
-	l := openLog(t, st, Options{GatherWait: time.Minute, OnCommit: func(n int, _ time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			batches = append(batches, n)
-		}
-	}})
-	// Non-decreasing sizes: the appender never waits for a batch as large
-	// as the last one (see run), only for the announced appends.
-	sizes := []int{1, 2, 2, 5, 7, 9}
+	g := &gateStore{Mem: st, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	var batches batchSizes
+	l := openLog(t, g, Options{OnCommit: batches.onCommit})
 	total := 0
+	var want []int
 	wantKeys := map[string]int{} // index prefix → batches carrying it
-	for _, n := range sizes {
-		appendBatch(t, l, total, n)
+	batch := func(n int) {
 		seen := map[string]bool{}
 		for i := total; i < total+n; i++ {
-			e := indexEntry(i)
-			entryIndexes(e, func(ix indexed) {
+			entryIndexes(indexEntry(i), func(ix indexed) {
 				p := string(indexPrefix(ix.field, ix.value))
 				if !seen[p] {
 					seen[p] = true
@@ -83,13 +86,17 @@ func TestIndexPostings(t *testing.T) {
 				}
 			})
 		}
+		want = append(want, n)
 		total += n
 	}
-	mu.Lock()
-	if !slices.Equal(batches, sizes) {
-		t.Fatalf("batches %v, want %v", batches, sizes)
+	for _, n := range []int{2, 5, 1, 7, 9} {
+		appendBatch(t, l, g, total, n)
+		batch(1)
+		batch(n)
 	}
-	mu.Unlock()
+	if got := batches.get(); !slices.Equal(got, want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
 	verifyOK(t, st, int64(total))
 
 	// One key per value and batch.

@@ -296,6 +296,26 @@ func TestRequestIDReplaced(t *testing.T) {
 	verifyOK(t, st, 4)
 }
 
+// batchSizes records the sizes of the log's successful commits.
+type batchSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) onCommit(n int, _ time.Duration, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil {
+		b.sizes = append(b.sizes, n)
+	}
+}
+
+func (b *batchSizes) get() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sizes)
+}
+
 // gateStore is a Mem whose Update can be held at its start until released,
 // so that a test can queue several appends into one batch.
 type gateStore struct {
@@ -315,15 +335,8 @@ func (g *gateStore) Update(fn func(store.Tx) error) error {
 
 func TestRequestIDReplacedWithinBatch(t *testing.T) {
 	g := &gateStore{Mem: store.NewMem(), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	var mu sync.Mutex
-	var batches []int
-	l := openLog(t, g, Options{OnCommit: func(n int, _ time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			batches = append(batches, n)
-		}
-	}})
+	var batches batchSizes
+	l := openLog(t, g, Options{OnCommit: batches.onCommit})
 	mk := func(rid string) *Entry { e := testEntry(0); e.RequestID = rid; return e }
 	if _, err := l.Append(mk("taken"), nil); err != nil {
 		t.Fatal(err)
@@ -363,11 +376,9 @@ func TestRequestIDReplacedWithinBatch(t *testing.T) {
 	}
 	wg.Wait()
 
-	mu.Lock()
-	if !slices.Equal(batches, []int{1, 1, len(rids)}) {
-		t.Errorf("batch sizes %v, want [1 1 %d]", batches, len(rids))
+	if got := batches.get(); !slices.Equal(got, []int{1, 1, len(rids)}) {
+		t.Errorf("batch sizes %v, want [1 1 %d]", got, len(rids))
 	}
-	mu.Unlock()
 	dups := 0
 	seen := map[string]bool{"taken": true, "first": true}
 	for i, e := range results {
@@ -398,15 +409,8 @@ func TestRequestIDReplacedWithinBatch(t *testing.T) {
 // commit come back together, and one commit serves them again.
 func TestGatherWaitsForLastBatch(t *testing.T) {
 	g := &gateStore{Mem: store.NewMem(), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	var mu sync.Mutex
-	var batches []int
-	l := openLog(t, g, Options{GatherWait: time.Minute, OnCommit: func(n int, _ time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			batches = append(batches, n)
-		}
-	}})
+	var batches batchSizes
+	l := openLog(t, g, Options{GatherWait: time.Minute, OnCommit: batches.onCommit})
 	appendAsync := func(n int) *sync.WaitGroup {
 		var wg sync.WaitGroup
 		for i := range n {
@@ -457,11 +461,9 @@ func TestGatherWaitsForLastBatch(t *testing.T) {
 	one.Wait()
 	two.Wait()
 
-	mu.Lock()
-	if !slices.Equal(batches, []int{1, 3, 3}) {
-		t.Errorf("batch sizes %v, want [1 3 3]", batches)
+	if got := batches.get(); !slices.Equal(got, []int{1, 3, 3}) {
+		t.Errorf("batch sizes %v, want [1 3 3]", got)
 	}
-	mu.Unlock()
 	verifyOK(t, g, 7)
 }
 
@@ -471,15 +473,8 @@ func TestGatherWaitsForLastBatch(t *testing.T) {
 func TestGatherGivesUp(t *testing.T) {
 	const gather = 30 * time.Millisecond
 	g := &gateStore{Mem: store.NewMem(), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	var mu sync.Mutex
-	var batches []int
-	l := openLog(t, g, Options{GatherWait: gather, OnCommit: func(n int, _ time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			batches = append(batches, n)
-		}
-	}})
+	var batches batchSizes
+	l := openLog(t, g, Options{GatherWait: gather, OnCommit: batches.onCommit})
 	// A batch of three, queued behind a held commit.
 	g.hold.Store(true)
 	var wg sync.WaitGroup
@@ -516,10 +511,8 @@ func TestGatherGivesUp(t *testing.T) {
 	if took := time.Since(start); took < gather || took > 10*time.Second {
 		t.Errorf("a lone append after a batch of 3 took %v, want GatherWait (%v) and not much more", took, gather)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(batches, []int{1, 3, 1}) {
-		t.Errorf("batch sizes %v, want [1 3 1]", batches)
+	if got := batches.get(); !slices.Equal(got, []int{1, 3, 1}) {
+		t.Errorf("batch sizes %v, want [1 3 1]", got)
 	}
 }
 
