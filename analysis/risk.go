@@ -247,6 +247,10 @@ func findAllIn(re *regexp.Regexp, text string, idx *textIndex) [][]int {
 			if !p.pf.mayMatchClause(c) {
 				continue
 			}
+			if p.st != nil {
+				found = p.st.findAll(c.s, c.start, found)
+				continue
+			}
 			for _, loc := range p.re.FindAllStringIndex(c.s, -1) {
 				found = append(found, []int{c.start + loc[0], c.start + loc[1]})
 			}
@@ -275,6 +279,7 @@ func findAllIn(re *regexp.Regexp, text string, idx *textIndex) [][]int {
 type part struct {
 	re *regexp.Regexp
 	pf *prefilter
+	st *starter // nil: run re itself
 }
 
 var partCache sync.Map // *regexp.Regexp → []part
@@ -293,11 +298,15 @@ func partsOf(re *regexp.Regexp) []part {
 				parts = nil
 				break
 			}
-			parts = append(parts, part{re: r, pf: prefilterOf(r)})
+			parts = append(parts, part{re: r, pf: prefilterOf(r), st: newStarter(sub)})
 		}
 	}
 	if parts == nil {
-		parts = []part{{re: re, pf: prefilterOf(re)}}
+		var st *starter
+		if err == nil {
+			st = newStarter(tree)
+		}
+		parts = []part{{re: re, pf: prefilterOf(re), st: st}}
 	}
 	partCache.Store(re, parts)
 	return parts
@@ -320,10 +329,7 @@ func defused(before string) bool {
 			neg = neg[i:]
 		}
 	}
-	if prefilterOf(negationRE).mayMatch(neg) && negationRE.MatchString(neg) {
-		return true
-	}
-	return prefilterOf(pastRE).mayMatch(before) && pastRE.MatchString(before)
+	return matches(negationRE, neg) || matches(pastRE, before)
 }
 
 // trigger is a match of a risk pattern and where it is in the text.

@@ -1,0 +1,113 @@
+package analysis
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// anStarterAgrees fails when a starter finds other matches than its
+// pattern does, or matches says otherwise than MatchString.
+func anStarterAgrees(t *testing.T, s string) {
+	t.Helper()
+	for _, re := range anRuleRegexps {
+		if got, want := matches(re, s), re.MatchString(s); got != want {
+			t.Fatalf("matches(%.40s…, %q) = %v, MatchString %v", re, s, got, want)
+		}
+		for _, p := range partsOf(re) {
+			if p.st == nil {
+				continue
+			}
+			got := p.st.findAll(s, 0, nil)
+			want := p.re.FindAllStringIndex(s, -1)
+			if !slices.EqualFunc(got, want, slices.Equal[[]int]) {
+				t.Fatalf("starter of %.40s… on %q: %v, FindAllStringIndex %v", p.re, s, got, want)
+			}
+		}
+	}
+}
+
+// TestStartersAgree runs every starter of the risk patterns over every
+// clause of the corpus and the risk cases, and over the whole texts.
+func TestStartersAgree(t *testing.T) {
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every third text, whole and clause by clause: the rest adds time,
+	// not cases (FuzzStarters goes on from here).
+	for i, e := range ex {
+		if i%3 != 0 {
+			continue
+		}
+		text := Simplify(strings.Join(strings.Fields(e.FullText()), ""))
+		if i < 600 {
+			anStarterAgrees(t, text)
+		}
+		clauses(text, func(_ int, c string) { anStarterAgrees(t, c) })
+	}
+	for _, tt := range anRiskCases {
+		anStarterAgrees(t, tt.text)
+	}
+	// Nearly every alternative of the trigger patterns has one.
+	for _, re := range []*regexp.Regexp{selfHarmRE, violenceRE, disruptRE, authorityRE, benignRE} {
+		for _, p := range partsOf(re) {
+			if p.st == nil {
+				t.Errorf("no starter for %.60s", p.re)
+			}
+		}
+	}
+}
+
+func FuzzStarters(f *testing.F) {
+	for _, tt := range anRiskCases {
+		f.Add(tt.text)
+	}
+	f.Add("他说要从楼上跳下去，\xff跳楼")
+	f.Fuzz(func(t *testing.T, s string) { anStarterAgrees(t, s) })
+}
+
+func TestFirstRunes(t *testing.T) {
+	for _, tt := range []struct {
+		re    string
+		first string // "" when there is no starter
+	}{
+		{`跳楼|跳河`, "跳"},
+		{`(上)?跳`, "上跳"},
+		{`(就|要)(从|到).{0,10}楼`, "就要"},
+		{`[0-9]+次`, "0123456789"},
+		{`第[二三]?次`, "第"},
+		{`x{0,3}y`, "xy"},
+		{`.{0,12}跳`, ""},           // may begin with anything
+		{`[^，。]{0,8}跳`, ""},        // a negated class
+		{`(上)?`, ""},              // matches the empty string
+		{`跳*`, ""},                // likewise
+		{`\b跳`, ""},               // reads the text before a match
+		{`(?i)abc`, ""},            // case folding
+		{`^跳楼`, ""},               // anchored to the text's start
+		{`跳楼$`, "跳"},             // an end assertion is kept
+		{`(?:a|b)(?:|c)d`, "ab"},   // nullable after a non-nullable
+		{`(?:|c)d`, "cd"},          // nullable first
+		{`x{0}y`, "y"},             // a repeat of nothing
+		{`[a-z\x{4e00}-\x{9fff}]`, ""}, // a wide class
+	} {
+		tree, err := syntax.Parse(tt.re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := newStarter(tree)
+		got := ""
+		if st != nil {
+			rs := slices.Clone(st.first)
+			slices.Sort(rs)
+			got = string(rs)
+		}
+		want := []rune(tt.first)
+		slices.Sort(want)
+		if got != string(want) {
+			t.Errorf("%s: first runes %q, want %q", tt.re, got, string(want))
+		}
+	}
+}
