@@ -339,23 +339,64 @@ type trigger struct {
 }
 
 // deniedRE is a denial or a calming right after a trigger: "说我们要去
-// 静坐，这完全是谣言", "说要去堵门，被她劝住了".
-var deniedRE = regexp.MustCompile(`^[^。！？!?；;]{0,24}(谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了|气话|混账话|气头上|后悔|道了歉|开个玩笑|玩笑话)|^[^。！？!?；;]{0,40}[。！？!?；;][^。！？!?；;]{0,16}(劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止)|说的不对|说错了|不会再|收回|撤回|气话|混账话|气头上|开个玩笑|玩笑话)`)
+// 静坐，这完全是谣言", "说要去堵门，被她劝住了": a denial within the
+// trigger's sentence, or a calming early in the next one. denied finds
+// its matches without running it (deniedNowRE, deniedLaterRE); it stays
+// as their definition, against which the tests hold denied.
+var deniedRE = regexp.MustCompile(`^[^` + deniedEnds + `]{0,24}(` + deniedNow + `)|^[^` + deniedEnds + `]{0,40}[` + deniedEnds + `][^` + deniedEnds + `]{0,16}(` + deniedLater + `)`)
+
+const (
+	deniedEnds = `。！？!?；;`
+	deniedNow    = `谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了|气话|混账话|气头上|后悔|道了歉|开个玩笑|玩笑话`
+	deniedLater  = `劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止)|说的不对|说错了|不会再|收回|撤回|气话|混账话|气头上|开个玩笑|玩笑话`
+)
+
+// The words of deniedRE's two alternatives, which hold no sentence end;
+// each matched from where one of its words can begin.
+var (
+	deniedNowSt   = mustStarter(deniedNow)
+	deniedLaterSt = mustStarter(deniedLater)
+)
 
 // deniedReach is the most bytes a match of deniedRE spans: at most 62
 // runes (40, a sentence end, 16 and a word of at most five), of at most
 // four bytes each.
 const deniedReach = 256
 
-// denied reports whether the text after a trigger denies it.
+// denied reports whether the text after a trigger denies it: whether
+// deniedRE matches it. A word of deniedNow begins within the first 25
+// runes, before any sentence end; or the first sentence end is within
+// the first 41 runes, and a word of deniedLater begins within 17 runes
+// after it, before the next.
 func denied(after string) bool {
-	// deniedRE reaches at most 62 runes past the trigger: deniedReach
-	// bytes hold any match, so the prefilter never scans the whole text.
-	// The expression is run on those 256 bytes too: Go's backtracker
-	// would otherwise clear a visited-state bitmap as long as the whole
-	// rest of the text for every trigger.
 	head := prefixRunes(after, deniedReach)
-	return prefilterOf(deniedRE).mayMatch(head) && deniedRE.MatchString(head)
+	i, pos := 0, 0
+	for ; pos < len(head); i++ {
+		r, size := utf8.DecodeRuneInString(head[pos:])
+		if strings.ContainsRune(deniedEnds, r) {
+			break
+		}
+		if i <= 24 && deniedNowSt.has(r) && deniedNowSt.anch.MatchString(head[pos:]) {
+			return true
+		}
+		pos += size
+	}
+	if pos == len(head) || i > 40 {
+		return false
+	}
+	_, size := utf8.DecodeRuneInString(head[pos:])
+	pos += size
+	for j := 0; j <= 16 && pos < len(head); j++ {
+		r, size := utf8.DecodeRuneInString(head[pos:])
+		if strings.ContainsRune(deniedEnds, r) {
+			return false
+		}
+		if deniedLaterSt.has(r) && deniedLaterSt.anch.MatchString(head[pos:]) {
+			return true
+		}
+		pos += size
+	}
+	return false
 }
 
 // triggers finds the non-defused matches of re in text: not inside a benign

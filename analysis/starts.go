@@ -50,6 +50,19 @@ func newStarter(re *syntax.Regexp) *starter {
 	return s
 }
 
+// mustStarter is newStarter of a pattern known to have one.
+func mustStarter(pattern string) *starter {
+	tree, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		panic(err)
+	}
+	st := newStarter(tree)
+	if st == nil {
+		panic("analysis: no starter for " + pattern)
+	}
+	return st
+}
+
 // contextual reports whether re holds an assertion about the text before
 // a position.
 func contextual(re *syntax.Regexp) bool {

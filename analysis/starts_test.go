@@ -111,3 +111,47 @@ func TestFirstRunes(t *testing.T) {
 		}
 	}
 }
+
+// anDeniedAgrees fails when denied disagrees with deniedRE.
+func anDeniedAgrees(t *testing.T, after string) {
+	t.Helper()
+	head := prefixRunes(after, deniedReach)
+	if got, want := denied(after), deniedRE.MatchString(head); got != want {
+		t.Fatalf("denied(%q) = %v, deniedRE %v", after, got, want)
+	}
+}
+
+func TestDeniedAgrees(t *testing.T) {
+	for _, s := range []string{
+		"", "这是谣言", "，这完全是谣言", "一二三四五六七八九十一二三四五六七八九十一二三四谣言",
+		"一二三四五六七八九十一二三四五六七八九十一二三四五谣言",
+		"我们去静坐。被我们劝住了", "去静坐。一二三四五六七八九十一二三四五六劝住",
+		"去静坐。一二三四五六七八九十一二三四五六七劝住", "去静坐。。劝住", "去静坐；\xff劝下来",
+		"一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十。气话",
+		"一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一。气话",
+		"没有这个想法", "没这种打算。", "没有这", "被我制止", "被我们拦",
+	} {
+		anDeniedAgrees(t, s)
+	}
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range ex {
+		if i%3 != 0 {
+			continue
+		}
+		text := e.FullText()
+		for pos := range text {
+			if pos%7 == 0 {
+				anDeniedAgrees(t, text[pos:])
+			}
+		}
+	}
+}
+
+func FuzzDenied(f *testing.F) {
+	f.Add("，这完全是谣言")
+	f.Add("去静坐。被我们劝住了")
+	f.Fuzz(func(t *testing.T, s string) { anDeniedAgrees(t, s) })
+}
