@@ -75,6 +75,7 @@ var (
 	pastRE     = regexp.MustCompile(`(小说|电影|电视剧|剧情|情节|故事里|书里|戏里|剧本)[^。！？!?；;]{0,40}$|(气话|一时冲动|一时着急)[^。！？!?；;]{0,16}$|(以前|曾经|之前|去年|前年|过去|当年|那时|前些年|上个月|上回|前几年|前几天|前些天|上周|有一次)[^。！？!?；;]{0,10}(有人|有个|有位|有名|有一个|有一名|别人|某人|有(个|名|位)?(工人|工友|职工|农民工))[^。！？!?；;]{0,24}$|(网传|有人(在)?传|传言|谣传|谣言|网上(有人)?(说|传)|听说有人(在)?(说|传))[^。！？!?；;]{0,30}$`)
 
 	peopleRE = regexp.MustCompile(`([0-9]+|[一二两三四五六七八九十百]+)(多|余|来)?(个|名|位)?(人|工人|农民工|工友|职工|户|家|员工|名工人)`)
+	peopleSt = mustStarter(peopleRE.String()) // peopleInText's matcher
 )
 
 // lastRunes returns the last n runes of s.
@@ -770,16 +771,16 @@ func peopleInText(text string, idx *textIndex) int {
 			continue
 		}
 		c := cl.s
-		for _, m := range peopleRE.FindAllStringSubmatchIndex(c, -1) {
+		peopleSt.findAllSubmatch(c, func(m []int) {
 			// A head count of others (a dormitory, a company, a quota)
 			// has no group word within a dozen runes of it.
 			if !speaksAsGroup(runesAround(c, m[0], m[1], 12)) {
-				continue
+				return
 			}
 			if n := parseCount(c[m[2]:m[3]]); n > best && n < 100000 {
 				best = n
 			}
-		}
+		})
 	}
 	return best
 }

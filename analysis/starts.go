@@ -161,6 +161,27 @@ func (st *starter) findAll(s string, base int, out [][]int) [][]int {
 	return out
 }
 
+// findAllSubmatch calls fn with the submatch indexes of every match of
+// the pattern in s, as FindAllStringSubmatchIndex(s, -1) returns them.
+func (st *starter) findAllSubmatch(s string, fn func(m []int)) {
+	for pos := 0; pos < len(s); {
+		r, size := utf8.DecodeRuneInString(s[pos:])
+		if st.has(r) {
+			if m := st.anch.FindStringSubmatchIndex(s[pos:]); m != nil {
+				for i := range m {
+					if m[i] >= 0 {
+						m[i] += pos
+					}
+				}
+				fn(m)
+				pos = m[1]
+				continue
+			}
+		}
+		pos += size
+	}
+}
+
 func (st *starter) has(r rune) bool {
 	h := uint32(r) * 0x9E3779B1 >> 22
 	if st.mask[h>>6]&(1<<(h&63)) == 0 {

@@ -155,3 +155,32 @@ func FuzzDenied(f *testing.F) {
 	f.Add("去静坐。被我们劝住了")
 	f.Fuzz(func(t *testing.T, s string) { anDeniedAgrees(t, s) })
 }
+
+// anSubmatchAgrees fails when peopleSt finds other head counts than
+// peopleRE does.
+func anSubmatchAgrees(t *testing.T, s string) {
+	t.Helper()
+	var got [][]int
+	peopleSt.findAllSubmatch(s, func(m []int) { got = append(got, slices.Clone(m)) })
+	if want := peopleRE.FindAllStringSubmatchIndex(s, -1); !slices.EqualFunc(got, want, slices.Equal[[]int]) {
+		t.Fatalf("peopleSt on %q: %v, FindAllStringSubmatchIndex %v", s, got, want)
+	}
+}
+
+func TestSubmatchAgrees(t *testing.T) {
+	for _, s := range []string{"", "我们三十多名工人", "1200人和两百户", "一二三人", "十个人来了5名工人", "3\xff人"} {
+		anSubmatchAgrees(t, s)
+	}
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ex {
+		anSubmatchAgrees(t, e.FullText())
+	}
+}
+
+func FuzzSubmatch(f *testing.F) {
+	f.Add("我们三十多名工人")
+	f.Fuzz(func(t *testing.T, s string) { anSubmatchAgrees(t, s) })
+}
