@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -483,12 +484,17 @@ func (m *Model) WindowMax(text, label string, k, minRunes int) float64 {
 	clauses(text, func(_ int, c string) {
 		buf = sentenceFeatures(c, m.Bits, m.MaxN, buf)
 		st := sentence{z: zs[len(sents)*K : len(sents)*K+K], n: len(buf)}
-		for _, x := range buf {
+		var touch float32 // rows read early, as jointScores does
+		for i, x := range buf {
+			if i+prefetchAhead < len(buf) {
+				touch += m.W[int(buf[i+prefetchAhead])*K]
+			}
 			row := m.W[int(x)*K : int(x)*K+K]
 			for j := range K {
 				st.z[j] += float64(row[j])
 			}
 		}
+		runtime.KeepAlive(touch)
 		for _, r := range c {
 			if isContent(r) {
 				st.runes++

@@ -1,5 +1,7 @@
 package analysis
 
+import "runtime"
+
 // A joint table interleaves the weight rows of a category model and of the
 // risk model, one 64-byte row per feature bucket: the model's labels, then
 // the risk model's. Intake scores every petition with both on the same
@@ -15,6 +17,14 @@ type joint struct {
 }
 
 const jointStride = 16
+
+// prefetchAhead is how many features ahead jointScores reads a row's
+// first word, unused, so that the row is on its way to the cache by the
+// time its turn comes: each row is a miss of its own (feature buckets are
+// far apart), and without the early read the core waits for one or two
+// at a time. With letters and a cold cache the pass took 171 µs, 128 µs
+// with 8 ahead (4: 131 µs, 16: 128, 32: 131).
+const prefetchAhead = 8
 
 // pairedScores are the risk model's raw scores of a text, worked out by a
 // joint pass alongside another model's.
@@ -67,12 +77,18 @@ func (m *Model) jointScores(j *joint, ft *Features, out []float64) []float64 {
 		acc[K+c] = float64(j.risk.B[c])
 	}
 	w := ft.w
-	for _, x := range ft.f {
+	f := ft.f
+	var touch float32
+	for i, x := range f {
+		if i+prefetchAhead < len(f) {
+			touch += j.w[int(f[i+prefetchAhead])*jointStride]
+		}
 		row := (*[jointStride]float32)(j.w[int(x)*jointStride:])
 		for c := range K + R {
 			acc[c] += float64(row[c] * w)
 		}
 	}
+	runtime.KeepAlive(touch) // the loads ahead stay
 	copy(out, acc[:K])
 	return append([]float64(nil), acc[K:K+R]...)
 }

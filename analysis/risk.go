@@ -347,9 +347,9 @@ type trigger struct {
 var deniedRE = regexp.MustCompile(`^[^` + deniedEnds + `]{0,24}(` + deniedNow + `)|^[^` + deniedEnds + `]{0,40}[` + deniedEnds + `][^` + deniedEnds + `]{0,16}(` + deniedLater + `)`)
 
 const (
-	deniedEnds = `。！？!?；;`
-	deniedNow    = `谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了|气话|混账话|气头上|后悔|道了歉|开个玩笑|玩笑话`
-	deniedLater  = `劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止)|说的不对|说错了|不会再|收回|撤回|气话|混账话|气头上|开个玩笑|玩笑话`
+	deniedEnds  = `。！？!?；;`
+	deniedNow   = `谣言|谣传|不实|没有这(个|种)?(想法|打算|事)|没这(个|种)?(想法|打算|事)|劝住|劝下来|劝回|拦下|拦住了|气话|混账话|气头上|后悔|道了歉|开个玩笑|玩笑话`
+	deniedLater = `劝住|劝下来|劝回|拦下|拦住了|被我(们)?(劝|拦|制止)|说的不对|说错了|不会再|收回|撤回|气话|混账话|气头上|开个玩笑|玩笑话`
 )
 
 // The words of deniedRE's two alternatives, which hold no sentence end;

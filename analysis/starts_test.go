@@ -80,17 +80,17 @@ func TestFirstRunes(t *testing.T) {
 		{`[0-9]+次`, "0123456789"},
 		{`第[二三]?次`, "第"},
 		{`x{0,3}y`, "xy"},
-		{`.{0,12}跳`, ""},           // may begin with anything
-		{`[^，。]{0,8}跳`, ""},        // a negated class
-		{`(上)?`, ""},              // matches the empty string
-		{`跳*`, ""},                // likewise
-		{`\b跳`, ""},               // reads the text before a match
-		{`(?i)abc`, ""},            // case folding
-		{`^跳楼`, ""},               // anchored to the text's start
-		{`跳楼$`, "跳"},             // an end assertion is kept
-		{`(?:a|b)(?:|c)d`, "ab"},   // nullable after a non-nullable
-		{`(?:|c)d`, "cd"},          // nullable first
-		{`x{0}y`, "y"},             // a repeat of nothing
+		{`.{0,12}跳`, ""},               // may begin with anything
+		{`[^，。]{0,8}跳`, ""},            // a negated class
+		{`(上)?`, ""},                   // matches the empty string
+		{`跳*`, ""},                     // likewise
+		{`\b跳`, ""},                    // reads the text before a match
+		{`(?i)abc`, ""},                // case folding
+		{`^跳楼`, ""},                    // anchored to the text's start
+		{`跳楼$`, "跳"},                   // an end assertion is kept
+		{`(?:a|b)(?:|c)d`, "ab"},       // nullable after a non-nullable
+		{`(?:|c)d`, "cd"},              // nullable first
+		{`x{0}y`, "y"},                 // a repeat of nothing
 		{`[a-z\x{4e00}-\x{9fff}]`, ""}, // a wide class
 	} {
 		tree, err := syntax.Parse(tt.re, syntax.Perl)
