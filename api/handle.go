@@ -31,7 +31,10 @@ const (
 // call is the state of one API request: who made it, its audit entry, and
 // the response waiting for the entry to be committed.
 type call struct {
-	c     *gin.Context
+	c *gin.Context
+	// rid is the request's id until its entry is committed: the client's,
+	// or one made for the response should the entry fail. The audit log
+	// names a fresh request's entry with an id of its own (committed).
 	rid   string
 	token string
 	user  *vault.User
@@ -46,6 +49,9 @@ type call struct {
 	ctype  string
 
 	writeFailed bool // the response body's write returned an error
+
+	panicked any    // what a handler panicked with, logged once committed
+	stack    []byte // and where
 }
 
 type handlerFunc func(c *gin.Context, k *call) error
@@ -109,9 +115,6 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		var he *httpError
 		if err != nil {
 			he = problemFor(err)
-			if he.status == http.StatusInternalServerError {
-				s.log.Error("request failed", "request_id", k.rid, "route", c.FullPath(), "err", err)
-			}
 			if he.decision != "" {
 				k.entry.Decision = he.decision
 			}
@@ -124,6 +127,7 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			k.entry.Status = k.status
 			rec, aerr := s.v.Record(&k.entry)
 			if aerr != nil {
+				s.logFailure(k, k.rid, he, err)
 				s.log.Error("audit record failed", "request_id", k.rid, "err", aerr)
 				c.Header("X-Request-ID", k.rid)
 				he := problemFor(aerr)
@@ -133,6 +137,7 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			k.committed = &rec
 		}
 		rid := k.committed.RequestID
+		s.logFailure(k, rid, he, err)
 		c.Header("X-Request-ID", rid)
 		c.Header("Cache-Control", "no-store")
 		if he != nil {
@@ -177,11 +182,22 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 	}
 }
 
+// logFailure logs a handler's panic or internal error under the request
+// id the response carries.
+func (s *Server) logFailure(k *call, rid string, he *httpError, err error) {
+	switch {
+	case k.panicked != nil:
+		s.log.Error("handler panic", "request_id", rid, "route", k.c.FullPath(), "panic", fmt.Sprint(k.panicked), "stack", string(k.stack))
+	case he != nil && he.status == http.StatusInternalServerError:
+		s.log.Error("request failed", "request_id", rid, "route", k.c.FullPath(), "err", err)
+	}
+}
+
 // run authenticates and calls fn, turning a panic into an error.
 func (s *Server) run(c *gin.Context, k *call, mode authMode, fn handlerFunc) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("handler panic", "request_id", k.rid, "route", c.FullPath(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			k.panicked, k.stack = p, debug.Stack()
 			err = fmt.Errorf("panic")
 		}
 	}()

@@ -81,6 +81,11 @@ type Options struct {
 	// of the latest checkpoint, so that a store restored underneath the log
 	// from an older backup is detected at open.
 	CheckpointFile string
+	// RequestIDKey, when set (16, 24 or 32 bytes, AES), makes the request
+	// ids of entries appended with FreshRequestID name their entry, so
+	// that they need no index key (see ridNamer). It must stay the same
+	// for the life of the store: ids it named are found only with it.
+	RequestIDKey []byte
 }
 
 // Head is the state of the log after its last entry.
@@ -95,6 +100,7 @@ type Head struct {
 type Log struct {
 	st   store.Store
 	opts Options
+	rids *ridNamer // nil: fresh request ids are random and indexed
 
 	reqs    chan *pending
 	closing chan struct{}
@@ -162,6 +168,12 @@ func Open(st store.Store, opts Options) (*Log, error) {
 		opts.GatherWait = 2 * time.Millisecond
 	}
 	l := &Log{st: st, opts: opts, reqs: make(chan *pending, 4096), closing: make(chan struct{}), done: make(chan struct{})}
+	if opts.RequestIDKey != nil {
+		var err error
+		if l.rids, err = newRIDNamer(opts.RequestIDKey); err != nil {
+			return nil, err
+		}
+	}
 	head, err := ReadHead(st)
 	if err != nil {
 		return nil, err
@@ -429,8 +441,13 @@ func (l *Log) commit(batch []*pending) bool {
 			}
 			fresh := e.FreshRequestID
 			e.FreshRequestID = false
-			if !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || (!fresh && ridTaken(tx, e.RequestID)) {
-				e.RequestID = NewRequestID()
+			named := false // the id names its entry: no index key
+			if (fresh && l.rids != nil) || !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || (!fresh && l.ridTaken(tx, e.RequestID, n)) {
+				if l.rids != nil {
+					e.RequestID, named = l.rids.name(n), true
+				} else {
+					e.RequestID = NewRequestID()
+				}
 			}
 			usedRID[e.RequestID] = true
 			line, err := e.Marshal()
@@ -448,9 +465,11 @@ func (l *Log) commit(batch []*pending) bool {
 			if err := tx.Set(entryKey(n), encodeEntryValue(line, hashes[1:])); err != nil {
 				return err
 			}
-			seqb := binary.BigEndian.AppendUint64(nil, uint64(n))
-			if err := tx.Set(ridKey(e.RequestID), seqb); err != nil {
-				return err
+			if !named {
+				seqb := binary.BigEndian.AppendUint64(nil, uint64(n))
+				if err := tx.Set(ridKey(e.RequestID), seqb); err != nil {
+					return err
+				}
 			}
 			entryIndexes(&e, func(ix indexed) { index.add(ix, n) })
 			prev = LeafHash(line)
@@ -518,9 +537,19 @@ func readEntry(r getter, seq int64) (*Entry, error) {
 	return ParseEntry(line)
 }
 
-func ridTaken(tx store.Tx, rid string) bool {
-	_, err := tx.Get(ridKey(rid))
-	return err == nil
+// ridTaken reports whether an entry before seq n holds request id rid:
+// one indexed under it, or the entry it names (ridNamer). An entry that
+// cannot be read counts as taken: the caller then makes a fresh id.
+func (l *Log) ridTaken(tx store.Tx, rid string, n int64) bool {
+	if _, err := tx.Get(ridKey(rid)); err == nil {
+		return true
+	}
+	seq, ok := l.rids.seq(rid)
+	if !ok || seq >= n {
+		return false
+	}
+	e, err := readEntry(tx, seq)
+	return err != nil || e.RequestID == rid
 }
 
 // ValidRequestID reports whether s can be a request id: 1–64 characters of
@@ -589,14 +618,22 @@ func (l *Log) Entries(f Filter) ([]*Entry, int64, error) {
 			return true
 		}
 		if f.RequestID != "" {
+			// Indexed, or named by the log (match checks the entry
+			// holds it).
+			var seq int64
 			b, err := r.Get(ridKey(f.RequestID))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
+			switch {
+			case err == nil:
+				seq = int64(binary.BigEndian.Uint64(b))
+			case errors.Is(err, store.ErrNotFound):
+				s, ok := l.rids.seq(f.RequestID)
+				if !ok {
+					return nil
+				}
+				seq = s
+			default:
 				return err
 			}
-			seq := int64(binary.BigEndian.Uint64(b))
 			if seq < f.Start || seq >= size {
 				return nil
 			}

@@ -338,6 +338,12 @@ func Open(dir string, opts Options) (*Vault, error) {
 	if ao.CheckpointFile == "" {
 		ao.CheckpointFile = filepath.Join(dir, CheckpointFile)
 	}
+	if ao.RequestIDKey == nil {
+		// Fresh request ids name their entries (audit.Options): a key
+		// derived from the keyed-hash root, stable for the vault's life.
+		rk := hkdfKey(k.HMACKey, nil, "pvault audit request id")
+		ao.RequestIDKey = rk[:]
+	}
 	if v.log, err = audit.Open(st, ao); err != nil {
 		st.Close()
 		return nil, err
