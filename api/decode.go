@@ -88,66 +88,6 @@ func describeJSONError(err error) string {
 	return "malformed JSON"
 }
 
-// checkJSONShape walks the tokens of b and rejects duplicate object keys and
-// nesting deeper than maxDepth.
-func checkJSONShape(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	type frame struct {
-		obj    bool
-		keys   map[string]bool
-		expKey bool
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return badRequest("malformed JSON")
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.obj && top.expKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].obj {
-					stack[len(stack)-1].expKey = true
-				}
-				continue
-			}
-			k, _ := tok.(string)
-			// Every field of the API is lower-case ASCII; encoding/json would
-			// match other spellings case-insensitively, so they are refused.
-			if !lowerASCII(k) {
-				return badRequest("unknown field %q", truncate(k, 40))
-			}
-			if top.keys[k] {
-				return badRequest("duplicate key %q", truncate(k, 40))
-			}
-			top.keys[k] = true
-			top.expKey = false
-			continue
-		}
-		switch d, _ := tok.(json.Delim); d {
-		case '{', '[':
-			if len(stack) >= maxDepth {
-				return badRequest("JSON nested deeper than %d", maxDepth)
-			}
-			stack = append(stack, &frame{obj: d == '{', keys: map[string]bool{}, expKey: d == '{'})
-			continue
-		case ']', '}':
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) > 0 && stack[len(stack)-1].obj {
-			stack[len(stack)-1].expKey = true
-		}
-	}
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
