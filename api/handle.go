@@ -127,11 +127,14 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			k.entry.Status = k.status
 			rec, aerr := s.v.Record(&k.entry)
 			if aerr != nil {
-				s.logFailure(k, k.rid, he, err)
-				s.log.Error("audit record failed", "request_id", k.rid, "err", aerr)
-				c.Header("X-Request-ID", k.rid)
+				// The handler's id, or the one the log named the entry
+				// with, should a commit in doubt have stored it.
+				rid := k.entry.RequestID
+				s.logFailure(k, rid, he, err)
+				s.log.Error("audit record failed", "request_id", rid, "err", aerr)
+				c.Header("X-Request-ID", rid)
 				he := problemFor(aerr)
-				writeProblem(c, he.status, he.detail, k.rid)
+				writeProblem(c, he.status, he.detail, rid)
 				return
 			}
 			k.committed = &rec

@@ -17,10 +17,11 @@ import (
 // audited before the profile is taken.
 func (s *Server) pprofHandler(c *gin.Context) {
 	k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
+	fresh := false
 	if !requestIDRE.MatchString(k.rid) {
-		k.rid = audit.NewRequestID()
+		k.rid, fresh = audit.NewRequestID(), true
 	}
-	k.entry = audit.Entry{RequestID: k.rid, Action: "system.pprof", Decision: audit.Allow, Details: map[string]any{
+	k.entry = audit.Entry{RequestID: k.rid, FreshRequestID: fresh, Action: "system.pprof", Decision: audit.Allow, Details: map[string]any{
 		"client":  s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)),
 		"profile": strings.TrimPrefix(c.Param("path"), "/"),
 	}}
@@ -37,7 +38,8 @@ func (s *Server) pprofHandler(c *gin.Context) {
 	k.entry.Status = status
 	rec, aerr := s.v.Record(&k.entry)
 	if aerr != nil {
-		writeProblem(c, http.StatusServiceUnavailable, "the audit log cannot record this request", k.rid)
+		c.Header("X-Request-ID", k.entry.RequestID)
+		writeProblem(c, http.StatusServiceUnavailable, "the audit log cannot record this request", k.entry.RequestID)
 		return
 	}
 	c.Header("X-Request-ID", rec.RequestID)

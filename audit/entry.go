@@ -49,8 +49,10 @@ type Entry struct {
 	Details   map[string]any `json:"details"`
 	Prev      string         `json:"prev"`
 	// FreshRequestID says that RequestID was just made by NewRequestID (128
-	// random bits), so the log need not look it up to keep request ids
-	// unique. It is never stored or returned set.
+	// random bits) and the request came without one: the log need not look
+	// it up to keep request ids unique, and a log with a RequestIDKey
+	// replaces it with an id naming the entry. It is never stored or
+	// returned set.
 	FreshRequestID bool `json:"-"`
 }
 

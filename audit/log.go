@@ -98,9 +98,10 @@ type Head struct {
 // Log is the append-only audit log in a store. Append is safe for concurrent
 // use; concurrent appends share one synced transaction (group commit).
 type Log struct {
-	st   store.Store
-	opts Options
-	rids *ridNamer // nil: fresh request ids are random and indexed
+	st         store.Store
+	opts       Options
+	rids       *ridNamer   // nil: fresh request ids are random and indexed
+	ridsMarked atomic.Bool // keyRIDCheck is stored
 
 	reqs    chan *pending
 	closing chan struct{}
@@ -173,6 +174,9 @@ func Open(st store.Store, opts Options) (*Log, error) {
 		if l.rids, err = newRIDNamer(opts.RequestIDKey); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.checkRIDKey(); err != nil {
+		return nil, err
 	}
 	head, err := ReadHead(st)
 	if err != nil {
@@ -271,9 +275,12 @@ func (l *Log) Broken() string {
 // transaction and returns the entry as stored, with its sequence number, time,
 // request id and prev filled in. If e.RequestID is not a valid request id
 // (see ValidRequestID) or was used by an earlier entry, a fresh one replaces
-// it. Append returns only after the
-// commit; on failure it returns an error wrapping ErrUnavailable and neither
-// the entry nor ops were stored.
+// it; so does one the log names (Options.RequestIDKey) when e.FreshRequestID
+// is set. Append returns only after the commit; on failure it returns an
+// error wrapping ErrUnavailable and neither the entry nor ops were stored,
+// unless the log found the commit in doubt (written, its sync failed): then
+// it refuses every later append until reopened, and e.RequestID is set to
+// the id the entry may be stored under.
 func (l *Log) Append(e *Entry, ops []store.Op) (Entry, error) {
 	if b := l.broken.Load(); b != nil {
 		l.Unexpect()
@@ -397,6 +404,8 @@ func (l *Log) commit(batch []*pending) bool {
 	l.mu.RUnlock()
 
 	results := make([]result, len(batch))
+	names := make([]string, len(batch)) // the ids the log named, by entry
+	marking := false
 	var newLast tlog.Hash
 	var newHead Head
 	err := l.st.Update(func(tx store.Tx) error {
@@ -423,6 +432,14 @@ func (l *Log) commit(batch []*pending) bool {
 			return out, nil
 		})
 		usedRID := make(map[string]bool)
+		if l.rids != nil && !l.ridsMarked.Load() && len(batch) > 0 {
+			// The first ids this store's log names: mark it, so that it
+			// is never opened again without the key (Open).
+			if err := tx.Set(keyRIDCheck, l.rids.check()); err != nil {
+				return err
+			}
+			marking = true
+		}
 		var index postings
 		for i, p := range batch {
 			if err := store.Apply(tx, p.ops); err != nil {
@@ -445,6 +462,7 @@ func (l *Log) commit(batch []*pending) bool {
 			if (fresh && l.rids != nil) || !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || (!fresh && l.ridTaken(tx, e.RequestID, n)) {
 				if l.rids != nil {
 					e.RequestID, named = l.rids.name(n), true
+					names[i] = e.RequestID
 				} else {
 					e.RequestID = NewRequestID()
 				}
@@ -502,6 +520,13 @@ func (l *Log) commit(batch []*pending) bool {
 		if stored, rerr := ReadHead(l.st); rerr == nil && stored.Size != head.Size {
 			msg := "a commit failed after it was written; reopen the vault to check the log"
 			l.broken.Store(&msg)
+			// The entries may be stored under the ids the log named:
+			// their callers answer and log with those.
+			for i, p := range batch {
+				if names[i] != "" {
+					p.e.RequestID, p.e.FreshRequestID = names[i], false
+				}
+			}
 		}
 		for _, p := range batch {
 			p.done <- result{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
@@ -509,6 +534,9 @@ func (l *Log) commit(batch []*pending) bool {
 		return false
 	}
 	l.healthy.Store(true)
+	if marking {
+		l.ridsMarked.Store(true)
+	}
 	l.mu.Lock()
 	l.head, l.last = newHead, newLast
 	l.mu.Unlock()

@@ -4,9 +4,13 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+
+	"pvault/vault/store"
 )
 
 // A ridNamer makes the request ids of entries whose request came without
@@ -64,4 +68,48 @@ func (n *ridNamer) seq(rid string) (int64, bool) {
 		return 0, false
 	}
 	return int64(s), true
+}
+
+// keyRIDCheck holds, once the log has named a request id, a check value of
+// the key that named it (check): the store's named ids are found, and kept
+// unique, only with that key, so Open refuses the store without it.
+var keyRIDCheck = []byte("a/ridkey")
+
+// check is the namer's key check value: the encryption of the all-ones
+// block, which no seq of name's encodes (seq stays below 2^62).
+func (n *ridNamer) check() []byte {
+	blk := make([]byte, aes.BlockSize)
+	for i := range blk {
+		blk[i] = 0xff
+	}
+	n.b.Encrypt(blk, blk)
+	return blk
+}
+
+// ErrRequestIDKey is returned by Open when the store's log named request
+// ids with a key other than Options.RequestIDKey, or without it given.
+var ErrRequestIDKey = errors.New("audit: the log's request ids were named under another key")
+
+// checkRIDKey compares the stored key check value, if any, with the
+// namer's, and notes whether it is stored.
+func (l *Log) checkRIDKey() error {
+	var stored []byte
+	err := l.st.View(func(r store.Reader) error {
+		v, err := r.Get(keyRIDCheck)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		stored = v
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("audit: read the request id key check: %w", err)
+	case stored == nil:
+		return nil
+	case l.rids == nil || subtle.ConstantTimeCompare(stored, l.rids.check()) != 1:
+		return ErrRequestIDKey
+	}
+	l.ridsMarked.Store(true)
+	return nil
 }

@@ -130,12 +130,80 @@ func TestRequestIDsNamed(t *testing.T) {
 		t.Errorf("after a restart, request_id=%s found %v", named[4].RequestID, got)
 	}
 	l.Close()
-	l = openLog(t, st, Options{RequestIDKey: []byte("another key, another 32 bytes!!!")})
-	if got := findRID(t, l, Filter{RequestID: named[4].RequestID}); len(got) != 0 {
-		t.Errorf("under another key, request_id=%s found %v", named[4].RequestID, got)
+	// Without the key, or under another, the named ids could be neither
+	// found nor kept unique: the log refuses to open.
+	for _, key := range [][]byte{nil, []byte("another key, another 32 bytes!!!")} {
+		if l, err := Open(st, Options{RequestIDKey: key}); !errors.Is(err, ErrRequestIDKey) {
+			if err == nil {
+				l.Close()
+			}
+			t.Errorf("Open with key %q: %v, want ErrRequestIDKey", key, err)
+		}
 	}
-	if got := findRID(t, l, Filter{RequestID: "req-7"}); len(got) != 1 {
-		t.Errorf("under another key, an indexed request id found %v", got)
+}
+
+// TestRequestIDKeyCheckWrittenOnce: the key check is stored with the first
+// commit that names an id, and a log that never named one opens without a
+// key.
+func TestRequestIDKeyCheckWrittenOnce(t *testing.T) {
+	st := store.NewMem()
+	l := openLog(t, st, Options{RequestIDKey: testRIDKey})
+	l.Close()
+	l = openLog(t, st, Options{}) // nothing named yet
+	if _, err := l.Append(testEntry(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = openLog(t, st, Options{RequestIDKey: testRIDKey})
+	if _, err := l.Append(freshEntry(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l, err := Open(st, Options{}); !errors.Is(err, ErrRequestIDKey) {
+		if err == nil {
+			l.Close()
+		}
+		t.Errorf("Open without the key after a named id: %v", err)
+	}
+}
+
+// doubtStore writes every commit, then reports a failure for those made
+// while fail is set, as a sync failing after the write would.
+type doubtStore struct {
+	*store.Mem
+	fail bool
+}
+
+func (d *doubtStore) Update(fn func(store.Tx) error) error {
+	if err := d.Mem.Update(fn); err != nil {
+		return err
+	}
+	if d.fail {
+		return errors.New("sync failed")
+	}
+	return nil
+}
+
+// TestRequestIDInDoubt: an entry whose commit is in doubt may be stored
+// under the id the log named it with; the caller's entry carries that id,
+// so that the response and the logs name what the log may hold.
+func TestRequestIDInDoubt(t *testing.T) {
+	d := &doubtStore{Mem: store.NewMem()}
+	l := openLog(t, d, Options{RequestIDKey: testRIDKey})
+	d.fail = true
+	in := freshEntry(0)
+	made := in.RequestID
+	if _, err := l.Append(in, nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Append in doubt: %v", err)
+	}
+	if in.RequestID == made || in.FreshRequestID {
+		t.Fatalf("entry in doubt: request id %q (fresh %v), want the one the log named", in.RequestID, in.FreshRequestID)
+	}
+	l.Close()
+	d.fail = false
+	l = openLog(t, d, Options{RequestIDKey: testRIDKey})
+	if got := findRID(t, l, Filter{RequestID: in.RequestID}); len(got) != 1 || got[0] != 0 {
+		t.Errorf("the stored entry under %s: %v", in.RequestID, got)
 	}
 }
 
