@@ -32,22 +32,14 @@ func anStarterAgrees(t *testing.T, s string) {
 // TestStartersAgree runs every starter of the risk patterns over every
 // clause of the corpus and the risk cases, and over the whole texts.
 func TestStartersAgree(t *testing.T) {
-	ex, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every third text, whole and clause by clause: the rest adds time,
-	// not cases (FuzzStarters goes on from here).
-	for i, e := range ex {
-		if i%3 != 0 {
-			continue
-		}
+	// Every third text, whole (the first 200) and clause by clause.
+	anEveryThird(t, func(i int, e Example) {
 		text := Simplify(strings.Join(strings.Fields(e.FullText()), ""))
 		if i < 600 {
 			anStarterAgrees(t, text)
 		}
 		clauses(text, func(_ int, c string) { anStarterAgrees(t, c) })
-	}
+	})
 	for _, tt := range anRiskCases {
 		anStarterAgrees(t, tt.text)
 	}
@@ -133,19 +125,27 @@ func TestDeniedAgrees(t *testing.T) {
 	} {
 		anDeniedAgrees(t, s)
 	}
-	ex, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, e := range ex {
-		if i%3 != 0 {
-			continue
-		}
+	anEveryThird(t, func(_ int, e Example) {
 		text := e.FullText()
 		for pos := range text {
 			if pos%7 == 0 {
 				anDeniedAgrees(t, text[pos:])
 			}
+		}
+	})
+}
+
+// anEveryThird calls fn with every third text of the corpus and its index:
+// the rest adds time, not cases (the fuzz targets go on from there).
+func anEveryThird(t *testing.T, fn func(i int, e Example)) {
+	t.Helper()
+	ex, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range ex {
+		if i%3 == 0 {
+			fn(i, e)
 		}
 	}
 }

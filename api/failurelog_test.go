@@ -1,14 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -16,23 +14,10 @@ import (
 	"pvault/audit"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// logLines parses the JSON log lines b holds.
+func logLines(b *hxLogBuffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil {
 			out = append(out, m)
@@ -45,7 +30,7 @@ func (s *syncBuffer) lines() []map[string]any {
 // logged under the request id its response carries, which finds its audit
 // entry, whether the log named the id or the client chose it.
 func TestFailureLoggedUnderResponseID(t *testing.T) {
-	var logs syncBuffer
+	var logs hxLogBuffer
 	h := newHarnessWith(t, harnessOptions{cfg: func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	}})
@@ -71,7 +56,7 @@ func TestFailureLoggedUnderResponseID(t *testing.T) {
 			t.Errorf("%s: X-Request-ID %q, want the client's %q", tt.path, rid, tt.clientRID)
 		}
 		var logged []string
-		for _, l := range logs.lines() {
+		for _, l := range logLines(&logs) {
 			if l["msg"] == tt.msg {
 				logged = append(logged, l["request_id"].(string))
 			}

@@ -171,21 +171,8 @@ func (s *shapeScanner) object() error {
 			return nil
 		}
 		s.i++
-		if err := s.value(); err != nil || s.malformed || s.eof {
+		if err := s.value(); err != nil || !s.more('}') {
 			return err
-		}
-		if s.end() {
-			return nil
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			s.malformed = true
-			return nil
 		}
 	}
 }
@@ -199,23 +186,29 @@ func (s *shapeScanner) array() error {
 		return nil
 	}
 	for {
-		if err := s.value(); err != nil || s.malformed || s.eof {
+		if err := s.value(); err != nil || !s.more(']') {
 			return err
 		}
-		if s.end() {
-			return nil
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			s.malformed = true
-			return nil
-		}
 	}
+}
+
+// more reads what follows a member of a container that closes with end:
+// a comma, and another member is due; end, or a syntax error, or the end
+// of the input (noted), and the container is done.
+func (s *shapeScanner) more(end byte) bool {
+	if s.malformed || s.eof || s.end() {
+		return false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true
+	case end:
+		s.i++
+	default:
+		s.malformed = true
+	}
+	return false
 }
 
 // str scans a string from its opening quote past its closing one, and
