@@ -28,9 +28,18 @@ type prefilter struct {
 type runeMask [16]uint64
 
 func (m *runeMask) add(r rune) {
-	h := uint32(r) * 0x9E3779B1 >> 22
+	h := runeBit(r)
 	m[h>>6] |= 1 << (h & 63)
 }
+
+// has reports whether r's bit is set: r may be in the set, or surely not.
+func (m *runeMask) has(r rune) bool {
+	h := runeBit(r)
+	return m[h>>6]&(1<<(h&63)) != 0
+}
+
+// runeBit is r's bit in a runeMask.
+func runeBit(r rune) uint32 { return uint32(r) * 0x9E3779B1 >> 22 }
 
 func (m *runeMask) meets(o *runeMask) bool {
 	var x uint64

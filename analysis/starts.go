@@ -183,11 +183,7 @@ func (st *starter) findAllSubmatch(s string, fn func(m []int)) {
 }
 
 func (st *starter) has(r rune) bool {
-	h := uint32(r) * 0x9E3779B1 >> 22
-	if st.mask[h>>6]&(1<<(h&63)) == 0 {
-		return false
-	}
-	return slices.Contains(st.first, r)
+	return st.mask.has(r) && slices.Contains(st.first, r)
 }
 
 // matches reports whether re matches s, running each alternative of re

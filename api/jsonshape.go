@@ -130,11 +130,7 @@ func (s *shapeScanner) value() error {
 
 func (s *shapeScanner) object() error {
 	var keys keySet
-	if s.end() {
-		return nil
-	}
-	if s.b[s.i] == '}' {
-		s.i++
+	if s.closes('}') {
 		return nil
 	}
 	for {
@@ -178,11 +174,7 @@ func (s *shapeScanner) object() error {
 }
 
 func (s *shapeScanner) array() error {
-	if s.end() {
-		return nil
-	}
-	if s.b[s.i] == ']' {
-		s.i++
+	if s.closes(']') {
 		return nil
 	}
 	for {
@@ -190,6 +182,19 @@ func (s *shapeScanner) array() error {
 			return err
 		}
 	}
+}
+
+// closes reads what follows a container's opening: end (an empty
+// container) or the end of the input (noted) close it.
+func (s *shapeScanner) closes(end byte) bool {
+	if s.end() {
+		return true
+	}
+	if s.b[s.i] == end {
+		s.i++
+		return true
+	}
+	return false
 }
 
 // more reads what follows a member of a container that closes with end:
