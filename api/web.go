@@ -104,6 +104,10 @@ func securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// jsonContentType is the Content-Type of JSON replies, shared like the
+// security headers' values.
+var jsonContentType = []string{"application/json; charset=utf-8"}[:1:1]
+
 // headerValue is a response header with its value as the header map holds it.
 type headerValue struct {
 	key   string

@@ -19,10 +19,14 @@ import (
 // PVAULT_CONFIG), overridden by environment variables, overridden by flags.
 // The zero value of each field means its default.
 type Config struct {
-	Data              string    `toml:"data"`
-	Addr              string    `toml:"addr"`
-	PassphraseFile    string    `toml:"passphrase_file"`
-	LogLevel          string    `toml:"log_level"`
+	Data           string `toml:"data"`
+	Addr           string `toml:"addr"`
+	PassphraseFile string `toml:"passphrase_file"`
+	LogLevel       string `toml:"log_level"`
+	// LogFlushInterval is how long log lines may wait to be written in a
+	// batch (default 100ms; 0 writes each line at once). Warnings and
+	// errors are written at once either way.
+	LogFlushInterval  *Duration `toml:"log_flush_interval"`
 	SweepInterval     *Duration `toml:"sweep_interval"`
 	Holidays          string    `toml:"holidays"`
 	RequireTOTP       bool      `toml:"require_totp"`
@@ -55,6 +59,10 @@ type Config struct {
 		ObjectionDays int      `toml:"objection_working_days"`
 	} `toml:"deadlines"`
 }
+
+// DefaultLogFlushInterval is how long an info or debug log line may wait
+// to be written with others (see internal/logbuf).
+const DefaultLogFlushInterval = 100 * time.Millisecond
 
 // Duration is a time.Duration written as "15m" in TOML.
 type Duration struct{ time.Duration }
@@ -118,6 +126,9 @@ func (c *Config) apply(fs *flag.FlagSet, getenv env) {
 		case "sweep-interval":
 			d, _ := time.ParseDuration(v)
 			c.SweepInterval = &Duration{d}
+		case "log-flush-interval":
+			d, _ := time.ParseDuration(v)
+			c.LogFlushInterval = &Duration{d}
 		case "holidays":
 			c.Holidays = v
 		case "require-totp":
@@ -146,6 +157,9 @@ func (c *Config) apply(fs *flag.FlagSet, getenv env) {
 	if c.SweepInterval == nil {
 		c.SweepInterval = &Duration{time.Minute} // 0, when set, turns the sweeper off
 	}
+	if c.LogFlushInterval == nil {
+		c.LogFlushInterval = &Duration{DefaultLogFlushInterval} // 0, when set, writes each line at once
+	}
 }
 
 func splitList(s string) []string {
@@ -167,6 +181,9 @@ func (c *Config) check() error {
 	}
 	if c.SweepInterval != nil && c.SweepInterval.Duration < 0 {
 		errs = append(errs, errors.New("sweep_interval: must not be negative"))
+	}
+	if f := c.LogFlushInterval; f != nil && (f.Duration < 0 || f.Duration > 10*time.Second) {
+		errs = append(errs, errors.New("log_flush_interval: 0 (each line at once) to 10s"))
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		errs = append(errs, errors.New("tls: set both cert and key, or neither"))

@@ -419,3 +419,47 @@ func TestServeTLS(t *testing.T) {
 	}
 	v.Close()
 }
+
+func TestConfigLogFlushInterval(t *testing.T) {
+	none := func(string) string { return "" }
+	flags := func(args ...string) *flag.FlagSet {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.Duration("log-flush-interval", DefaultLogFlushInterval, "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	for _, tt := range []struct {
+		name, file string
+		args       []string
+		want       time.Duration
+	}{
+		{"default", "", nil, DefaultLogFlushInterval},
+		{"file", "log_flush_interval = \"1s\"\n", nil, time.Second},
+		{"file 0 writes each line", "log_flush_interval = \"0s\"\n", nil, 0},
+		{"flag over file", "log_flush_interval = \"1s\"\n", []string{"--log-flush-interval", "0"}, 0},
+	} {
+		c := &Config{}
+		if tt.file != "" {
+			var err error
+			if c, err = loadConfig(opConfigFile(t, tt.file)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.apply(flags(tt.args...), none)
+		if c.LogFlushInterval == nil || c.LogFlushInterval.Duration != tt.want {
+			t.Errorf("%s: log flush interval %v, want %v", tt.name, c.LogFlushInterval, tt.want)
+		}
+		if err := c.check(); err != nil {
+			t.Errorf("%s: check: %v", tt.name, err)
+		}
+	}
+	for _, bad := range []time.Duration{-time.Millisecond, 11 * time.Second} {
+		c := &Config{}
+		c.apply(flags("--log-flush-interval", bad.String()), none)
+		if err := c.check(); err == nil || !strings.Contains(err.Error(), "log_flush_interval") {
+			t.Errorf("check accepted a log flush interval of %v: %v", bad, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pvault/api"
+	"pvault/internal/logbuf"
 	"pvault/vault"
 )
 
@@ -24,6 +25,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
 	fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
 	fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Duration("log-flush-interval", DefaultLogFlushInterval, "how long info and debug log lines may wait to be written in one batch (0: each at once; warnings and errors always at once)")
 	fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
 	fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
 	fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
@@ -47,10 +49,13 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if lim := conf.memoryLimit(getenv); lim > 0 {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lim))
 	}
-	logger, err := newLogger(stderr, conf.LogLevel)
+	logw := logbuf.New(stderr, conf.LogFlushInterval.Duration)
+	defer logw.Close() // deferred first: runs last, after the vault's and server's last lines
+	logger, err := newLogger(logw, conf.LogLevel)
 	if err != nil {
 		return err
 	}
+	logger = slog.New(logbuf.Handler(logger.Handler(), logw))
 	pass, err := passphrase(conf.PassphraseFile, getenv)
 	if err != nil {
 		return err

@@ -177,12 +177,18 @@ func TestServeRefusesMissingOrWrongVault(t *testing.T) {
 // and what serve printed by then.
 func serveDev(t *testing.T, dir string) (base string, out *opSyncBuf, stop func()) {
 	t.Helper()
+	return serveDevLog(t, dir, io.Discard, "--log-level", "error")
+}
+
+// serveDevLog is serveDev with its log written to stderr and more flags.
+func serveDevLog(t *testing.T, dir string, stderr io.Writer, flags ...string) (base string, out *opSyncBuf, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &opSyncBuf{}
 	done := make(chan error, 1)
+	args := append([]string{"serve", "--dev", "--data", dir, "--addr", "127.0.0.1:0", "--sweep-interval", "0"}, flags...)
 	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", "127.0.0.1:0", "--sweep-interval", "0", "--log-level", "error"},
-			func(string) string { return "" }, out, io.Discard)
+		done <- run(ctx, args, func(string) string { return "" }, out, stderr)
 	}()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(60 * time.Second)
@@ -419,5 +425,27 @@ func TestAnalysisCLIRetrain(t *testing.T) {
 	defer v.Close()
 	if v.Model().Digest == shipped || v.Model().Digest == "" {
 		t.Errorf("the vault still uses the shipped model after retrain (digest %q)", v.Model().Digest)
+	}
+}
+
+// TestServeLogBatched: info lines wait for their batch (here 10 s), and
+// shutdown writes what is left.
+func TestServeLogBatched(t *testing.T) {
+	var log opSyncBuf
+	base, _, stop := serveDevLog(t, filepath.Join(t.TempDir(), "v"), &log, "--log-level", "info", "--log-flush-interval", "10s")
+	get := func(path string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get("/api/v1/me") // 401: an info line
+	if strings.Contains(log.String(), `"route":"/api/v1/me"`) {
+		t.Fatalf("the access line was written at once with 10 s batching:\n%s", log.String())
+	}
+	stop()
+	if !strings.Contains(log.String(), `"route":"/api/v1/me"`) || !strings.Contains(log.String(), `"msg":"shutting down"`) {
+		t.Errorf("shutdown did not write the held lines:\n%s", log.String())
 	}
 }
