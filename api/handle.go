@@ -100,9 +100,11 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 				r.release(!k.writeFailed)
 			}
 		}()
+		// Without a usable client id the log names the entry at commit;
+		// only a request whose entry is not recorded needs one made here.
 		fresh := false
 		if !requestIDRE.MatchString(k.rid) {
-			k.rid, fresh = audit.NewRequestID(), true
+			k.rid, fresh = "", true
 		}
 		act := action
 		if _, ok := c.GetQuery("reveal"); ok && action == "petition.read" {
@@ -130,6 +132,9 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 				// The handler's id, or the one the log named the entry
 				// with, should a commit in doubt have stored it.
 				rid := k.entry.RequestID
+				if rid == "" {
+					rid = audit.NewRequestID()
+				}
 				s.logFailure(k, rid, he, err)
 				s.log.Error("audit record failed", "request_id", rid, "err", aerr)
 				c.Header("X-Request-ID", rid)
@@ -141,8 +146,9 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 		}
 		rid := k.committed.RequestID
 		s.logFailure(k, rid, he, err)
-		c.Header("X-Request-ID", rid)
-		c.Header("Cache-Control", "no-store")
+		h := c.Writer.Header()
+		h["X-Request-Id"] = []string{rid}
+		h["Cache-Control"] = noStore
 		if he != nil {
 			if retryAfter > 0 {
 				c.Header("Retry-After", itoa(retryAfter))
@@ -176,7 +182,6 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 				writeProblem(c, http.StatusInternalServerError, "internal error", rid)
 				return
 			}
-			h := c.Writer.Header()
 			h["Content-Type"] = jsonContentType
 			// A known length spares the chunked encoding and its
 			// terminator, which net/http writes in a second syscall.

@@ -108,6 +108,9 @@ func securityHeaders(c *gin.Context) {
 // security headers' values.
 var jsonContentType = []string{"application/json; charset=utf-8"}[:1:1]
 
+// noStore is the Cache-Control of API replies, shared the same way.
+var noStore = []string{"no-store"}[:1:1]
+
 // headerValue is a response header with its value as the header map holds it.
 type headerValue struct {
 	key   string

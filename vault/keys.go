@@ -3,7 +3,6 @@ package vault
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -82,9 +81,8 @@ func (h *Hasher) Sum(purpose, value string) string {
 	if !ok {
 		panic("vault: unknown hash purpose " + purpose)
 	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(value))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	sum := hmacSum(k, []byte(value))
+	return hex.EncodeToString(sum[:16])
 }
 
 // SigningKey returns the checkpoint signing key.
