@@ -132,12 +132,17 @@ func (c *bucketCache) abandon(band int, key uint64, reg *cachedBucket) {
 	}
 }
 
-// add records a created petition in the cached buckets among bands.
+// add records a created petition in the cached buckets among bands. A
+// bucket loaded from a snapshot taken after the petition's commit, before
+// this add, holds it already and is left as it is.
 func (c *bucketCache) add(bands *[analysis.Bands]uint64, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for band, key := range bands {
 		if b := c.m[bucketID{band, key}]; b != nil {
+			if b.ready && slices.Contains(b.ids, id) {
+				continue
+			}
 			ids := append(b.ids, id)
 			if b.ready {
 				ids = trimOldest(ids)

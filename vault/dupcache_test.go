@@ -41,6 +41,14 @@ func TestBucketCache(t *testing.T) {
 	if !ok || !slices.Equal(ids, []string{"d", "c", "b", "a"}) {
 		t.Fatalf("after finish %v %v, want [d c b a]", ids, ok)
 	}
+	// A petition whose commit the loaded snapshot already held adds itself
+	// after the load: it is not listed twice (nor counted twice).
+	c.add(&bands, "b")
+	c.add(&bands, "d")
+	if ids, _ := bcIDs(&c, 1, 7); !slices.Equal(ids, []string{"d", "c", "b", "a"}) {
+		t.Fatalf("after adds of ids the bucket holds: %v, want [d c b a]", ids)
+	}
+	checkCount(t, &c)
 	// Other bands of the same petition are not cached: nothing is made up.
 	if _, ok := bcIDs(&c, 0, 0); ok {
 		t.Error("band 0 cached without a load")
