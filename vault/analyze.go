@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"pvault/analysis"
 	"pvault/vault/store"
@@ -142,17 +141,18 @@ func dupKey(band int, key uint64, id string) []byte {
 	return k
 }
 
-// dupKeyID returns the petition id of an index key under prefix, or false.
-func dupKeyID(prefix, k []byte) (string, bool) {
+// dupKeyID returns the petition id of an index key under prefix, or
+// false (the bucket's marker, or a key that holds no id).
+func dupKeyID(prefix, k []byte) (pid, bool) {
 	inv := k[len(prefix):]
 	if len(inv) != idLen {
-		return "", false
+		return pid{}, false
 	}
 	var id [idLen]byte
 	for i, c := range inv {
 		id[i] = ^c
 	}
-	return string(id[:]), true
+	return decodeULID(id[:])
 }
 
 // legacyDupPrefix held the index of earlier versions: one value per bucket
@@ -166,11 +166,13 @@ func sigKey(id string) []byte { return []byte("ds/" + id) }
 
 // bucketIDs reads the newest maxPerBand ids of a duplicate-index bucket,
 // newest first, and whether the bucket has its marker.
-func bucketIDs(r store.Reader, prefix []byte) (ids []string, marked bool, err error) {
+func bucketIDs(r store.Reader, prefix []byte) (ids []pid, marked bool, err error) {
 	err = r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
 		id, ok := dupKeyID(prefix, k)
 		if !ok {
-			marked = true
+			// The marker; a key of an id's length that holds none
+			// (never written) is passed over.
+			marked = marked || len(k)-len(prefix) != idLen
 			return nil
 		}
 		if ids = append(ids, id); len(ids) == maxPerBand {
@@ -231,12 +233,12 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 		// signatures of those sharing two or more are compared, and of the
 		// rest only the newest few; at most maxVerify in all.
 		type hit struct {
-			id    string
+			id    pid
 			bands int
 		}
 		order := make([]hit, 0, 256)
-		at := make(map[string]int, 256) // index in order
-		visit := func(id string) {
+		at := make(map[pid]int, 256) // index in order
+		visit := func(id pid) {
 			if k, ok := at[id]; ok {
 				order[k].bands++
 				return
@@ -267,7 +269,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 					continue
 				}
 			}
-			var ids []string
+			var ids []pid
 			var marked bool
 			var err error
 			if reg := v.buckets.begin(b, key); reg != nil {
@@ -301,7 +303,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 			if a.bands != b.bands {
 				return b.bands - a.bands
 			}
-			return strings.Compare(b.id, a.id) // newest first
+			return bytes.Compare(b.id[:], a.id[:]) // newest first
 		})
 		singles := 0
 		for n, h := range order {
@@ -313,7 +315,7 @@ func (v *Vault) analyze(m *Meta, text string) ([]store.Op, *[analysis.Bands]uint
 					break
 				}
 			}
-			if err := consider(h.id, false); err != nil {
+			if err := consider(h.id.String(), false); err != nil {
 				return err
 			}
 		}

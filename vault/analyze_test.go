@@ -326,7 +326,7 @@ func TestAnalyzeStoredSignaturesHoldNoText(t *testing.T) {
 				}
 				bands++
 				id, ok := dupKeyID(k[:3+1+8], k)
-				if len(k) != 3+1+8+26 || len(val) != 0 || !ok || id != m.ID || int(k[3]) >= analysis.Bands {
+				if len(k) != 3+1+8+26 || len(val) != 0 || !ok || id.String() != m.ID || int(k[3]) >= analysis.Bands {
 					t.Errorf("index key %x (%d bytes) with %d value bytes", k, len(k), len(val))
 				}
 			}
@@ -718,7 +718,7 @@ func TestAnalyzeMigratesLegacyIndex(t *testing.T) {
 				t.Fatalf("index key %x", k)
 			}
 			lk := legacyDupPrefix + string(prefix[len(dupPrefix):])
-			legacy[lk] = append(legacy[lk], id...)
+			legacy[lk] = append(legacy[lk], id.String()...)
 			return nil
 		})
 		if err != nil {
@@ -792,8 +792,11 @@ func TestAnalyzeBucketNewestFirst(t *testing.T) {
 	a.v.Store().View(func(r store.Reader) error {
 		prefix := dupBucket(0, bands[0])
 		return r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
-			id, _ := dupKeyID(prefix, k)
-			seen = append(seen, id)
+			s := "(not an id)"
+			if id, ok := dupKeyID(prefix, k); ok {
+				s = id.String()
+			}
+			seen = append(seen, s)
 			return nil
 		})
 	})

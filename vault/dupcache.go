@@ -34,7 +34,7 @@ type bucketID struct {
 
 type cachedBucket struct {
 	ready bool
-	ids   []string // oldest first; at most maxPerBand once ready
+	ids   []pid // oldest first; at most maxPerBand once ready
 }
 
 // maxCachedBuckets bounds the cache (each bucket holds at most maxPerBand
@@ -46,12 +46,12 @@ type cachedBucket struct {
 // were read from the store; 65,536 read 5 to 6.
 const maxCachedBuckets = 1 << 16
 
-// maxCachedIDs bounds the ids held over all buckets (about 40 bytes each),
-// for vaults whose busy buckets are full.
+// maxCachedIDs bounds the ids held over all buckets (16 bytes each), for
+// vaults whose busy buckets are full.
 const maxCachedIDs = 1 << 20
 
 // setIDs replaces a bucket's ids, keeping the count.
-func (c *bucketCache) setIDs(b *cachedBucket, ids []string) {
+func (c *bucketCache) setIDs(b *cachedBucket, ids []pid) {
 	c.n += len(ids) - len(b.ids)
 	b.ids = ids
 }
@@ -65,7 +65,7 @@ func (c *bucketCache) drop(id bucketID) {
 }
 
 // lookup returns the newest ids of a cached bucket, newest first, or false.
-func (c *bucketCache) lookup(band int, key uint64, fn func(id string)) bool {
+func (c *bucketCache) lookup(band int, key uint64, fn func(id pid)) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.m[bucketID{band, key}]
@@ -103,14 +103,14 @@ func (c *bucketCache) begin(band int, key uint64) *cachedBucket {
 // ids read from the store, newest first. Ids added meanwhile are kept. A
 // registration dropped meanwhile is not completed: adds may have gone to
 // it after it was dropped, or to a newer registration.
-func (c *bucketCache) finish(band int, key uint64, reg *cachedBucket, stored []string) {
+func (c *bucketCache) finish(band int, key uint64, reg *cachedBucket, stored []pid) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.m[bucketID{band, key}]
 	if b != reg || b.ready {
 		return // dropped meanwhile
 	}
-	ids := make([]string, 0, len(stored)+len(b.ids))
+	ids := make([]pid, 0, len(stored)+len(b.ids))
 	for i := len(stored) - 1; i >= 0; i-- {
 		ids = append(ids, stored[i])
 	}
@@ -135,7 +135,7 @@ func (c *bucketCache) abandon(band int, key uint64, reg *cachedBucket) {
 // add records a created petition in the cached buckets among bands. A
 // bucket loaded from a snapshot taken after the petition's commit, before
 // this add, holds it already and is left as it is.
-func (c *bucketCache) add(bands *[analysis.Bands]uint64, id string) {
+func (c *bucketCache) add(bands *[analysis.Bands]uint64, id pid) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for band, key := range bands {
@@ -152,7 +152,7 @@ func (c *bucketCache) add(bands *[analysis.Bands]uint64, id string) {
 	}
 }
 
-func trimOldest(ids []string) []string {
+func trimOldest(ids []pid) []pid {
 	if len(ids) > maxPerBand {
 		ids = ids[:copy(ids, ids[len(ids)-maxPerBand:])]
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,10 +13,27 @@ import (
 	"pvault/vault/store/storetest"
 )
 
+// bcIDs lists a cached bucket's ids, newest first, as the labels tp made
+// them from.
 func bcIDs(c *bucketCache, band int, key uint64) ([]string, bool) {
 	var ids []string
-	ok := c.lookup(band, key, func(id string) { ids = append(ids, id) })
+	ok := c.lookup(band, key, func(id pid) { ids = append(ids, strings.TrimRight(string(id[:]), "\x00")) })
 	return ids, ok
+}
+
+// tp is a test id with label s (up to 16 bytes).
+func tp(s string) pid {
+	var id pid
+	copy(id[:], s)
+	return id
+}
+
+func tps(labels ...string) []pid {
+	var ids []pid
+	for _, s := range labels {
+		ids = append(ids, tp(s))
+	}
+	return ids
 }
 
 func TestBucketCache(t *testing.T) {
@@ -34,17 +52,17 @@ func TestBucketCache(t *testing.T) {
 	// store has it too), "d" after.
 	var bands [analysis.Bands]uint64
 	bands[1] = 7
-	c.add(&bands, "c")
-	c.add(&bands, "d")
-	c.finish(1, 7, reg, []string{"c", "b", "a"}) // newest first, as the store reads
+	c.add(&bands, tp("c"))
+	c.add(&bands, tp("d"))
+	c.finish(1, 7, reg, tps("c", "b", "a")) // newest first, as the store reads
 	ids, ok := bcIDs(&c, 1, 7)
 	if !ok || !slices.Equal(ids, []string{"d", "c", "b", "a"}) {
 		t.Fatalf("after finish %v %v, want [d c b a]", ids, ok)
 	}
 	// A petition whose commit the loaded snapshot already held adds itself
 	// after the load: it is not listed twice (nor counted twice).
-	c.add(&bands, "b")
-	c.add(&bands, "d")
+	c.add(&bands, tp("b"))
+	c.add(&bands, tp("d"))
 	if ids, _ := bcIDs(&c, 1, 7); !slices.Equal(ids, []string{"d", "c", "b", "a"}) {
 		t.Fatalf("after adds of ids the bucket holds: %v, want [d c b a]", ids)
 	}
@@ -55,7 +73,7 @@ func TestBucketCache(t *testing.T) {
 	}
 	// Adds keep the newest maxPerBand.
 	for i := range maxPerBand {
-		c.add(&bands, fmt.Sprintf("n%02d", i))
+		c.add(&bands, tp(fmt.Sprintf("n%02d", i)))
 	}
 	ids, _ = bcIDs(&c, 1, 7)
 	if len(ids) != maxPerBand || ids[0] != fmt.Sprintf("n%02d", maxPerBand-1) || ids[len(ids)-1] != "n00" {
@@ -76,7 +94,7 @@ func TestBucketCache(t *testing.T) {
 	}
 	// A full cache drops a quarter of its buckets, at random.
 	for i := range maxCachedBuckets - len(c.m) {
-		c.finish(3, uint64(i), c.begin(3, uint64(i)), []string{"x"})
+		c.finish(3, uint64(i), c.begin(3, uint64(i)), tps("x"))
 	}
 	if len(c.m) != maxCachedBuckets {
 		t.Fatalf("%d buckets cached, want %d", len(c.m), maxCachedBuckets)
@@ -102,11 +120,11 @@ func TestBucketCache(t *testing.T) {
 		fresh++
 	}
 	newer := c.begin(2, 9)
-	c.finish(2, 9, old, []string{"x"})
+	c.finish(2, 9, old, tps("x"))
 	if _, ok := bcIDs(&c, 2, 9); ok {
 		t.Error("a dropped load completed a newer registration")
 	}
-	c.finish(2, 9, newer, []string{"y"})
+	c.finish(2, 9, newer, tps("y"))
 	if ids, ok := bcIDs(&c, 2, 9); !ok || !slices.Equal(ids, []string{"y"}) {
 		t.Errorf("newer registration: %v %v", ids, ok)
 	}
@@ -129,15 +147,15 @@ func checkCount(t *testing.T, c *bucketCache) {
 // its bucket count, and it then drops buckets too.
 func TestBucketCacheIDBound(t *testing.T) {
 	var c bucketCache
-	full := make([]string, maxPerBand)
+	full := make([]pid, maxPerBand)
 	for i := range full {
-		full[i] = fmt.Sprintf("id%02d", i)
+		full[i] = tp(fmt.Sprintf("id%02d", i))
 	}
 	var bands [analysis.Bands]uint64
 	for i := 0; c.n < maxCachedIDs; i++ {
 		c.finish(0, uint64(i), c.begin(0, uint64(i)), full)
 		bands[0] = uint64(i)
-		c.add(&bands, "new") // trims the oldest: the count stays
+		c.add(&bands, tp("new")) // trims the oldest: the count stays
 	}
 	checkCount(t, &c)
 	before := len(c.m)

@@ -1,10 +1,12 @@
 package vault
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -115,4 +117,36 @@ func addEnvelopeSeeds(f *testing.F, v *Vault) {
 		f.Add(ct[:len(ct)/2])
 		f.Add(ct[:len(ct)-1])
 	}
+}
+
+// FuzzDecodeULID: decodeULID accepts exactly the ids ValidID accepts, and
+// inverts encodeULID on them; the bytes of two ids order as the ids do (the
+// duplicate lookup ranks ties newest first by the bytes).
+func FuzzDecodeULID(f *testing.F) {
+	var g idGen
+	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	f.Add(g.next(now), g.next(now.Add(time.Hour)))
+	f.Add("7ZZZZZZZZZZZZZZZZZZZZZZZZZ", "00000000000000000000000000")
+	f.Add("8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01j00000000000000000000000")
+	f.Add("01JDQ5ZBXKQH8V4N3W2YVC6RAI", "01JDQ5ZBXKQH8V4N3W2YVC6RA")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ida, oka := decodeULID(a)
+		if oka != ValidID(a) {
+			t.Fatalf("decodeULID(%q) ok = %v, ValidID = %v", a, oka, ValidID(a))
+		}
+		if bid, ok := decodeULID([]byte(a)); ok != oka || bid != ida {
+			t.Fatalf("decodeULID of the bytes of %q differs", a)
+		}
+		if !oka {
+			return
+		}
+		if got := ida.String(); got != a {
+			t.Fatalf("encodeULID(decodeULID(%q)) = %q", a, got)
+		}
+		if idb, ok := decodeULID(b); ok {
+			if got, want := bytes.Compare(ida[:], idb[:]), strings.Compare(a, b); got != want {
+				t.Fatalf("%q vs %q: bytes compare %d, ids %d", a, b, got, want)
+			}
+		}
+	})
 }

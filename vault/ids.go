@@ -56,6 +56,46 @@ func encodeULID(id [16]byte) string {
 	return string(out[:])
 }
 
+// pid is a petition id as its 128 bits: what the duplicate lookup counts
+// and the bucket cache holds, sixteen bytes in place of a pointer to a
+// string elsewhere in the heap. Its byte order is the ids' lexical order.
+type pid [16]byte
+
+// String is the id as idGen writes it.
+func (p pid) String() string { return encodeULID(p) }
+
+// crockfordValue maps a byte of crockford to its value, others to 0xFF.
+var crockfordValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	for i := range len(crockford) {
+		t[crockford[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeULID is the inverse of encodeULID on the ids ValidID accepts
+// (every other string reports false), so that encodeULID(id) == s.
+func decodeULID[T string | []byte](s T) (pid, bool) {
+	var id pid
+	if len(s) != idLen || s[0] > '7' {
+		return id, false
+	}
+	var hi, lo uint64
+	for i := range idLen {
+		d := crockfordValue[s[i]]
+		if d == 0xFF {
+			return id, false
+		}
+		hi = hi<<5 | lo>>59
+		lo = lo<<5 | uint64(d)
+	}
+	binary.BigEndian.PutUint64(id[:8], hi)
+	binary.BigEndian.PutUint64(id[8:], lo)
+	return id, true
+}
+
 // ValidID reports whether s looks like an id made by idGen.
 func ValidID(s string) bool {
 	if len(s) != 26 || s[0] > '7' {

@@ -359,7 +359,9 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	rec, err := v.log.Append(e, ops)
 	// Even after an error: the commit may have landed, and an id that did
 	// not is harmless in the cache (bucketCache).
-	v.buckets.add(bands, m.ID)
+	if id, ok := decodeULID(m.ID); ok { // always: idGen made it
+		v.buckets.add(bands, id)
+	}
 	if err != nil {
 		return nil, err
 	}
