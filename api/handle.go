@@ -32,9 +32,9 @@ const (
 // the response waiting for the entry to be committed.
 type call struct {
 	c *gin.Context
-	// rid is the request's id until its entry is committed: the client's,
-	// or one made for the response should the entry fail. The audit log
-	// names a fresh request's entry with an id of its own (committed).
+	// rid is the client's request id, or "" when it sent none usable: the
+	// audit log then names the entry with an id of its own (committed), and
+	// a request whose entry is not recorded gets one made for its reply.
 	rid   string
 	token string
 	user  *vault.User

@@ -48,11 +48,11 @@ type Entry struct {
 	Reason    string         `json:"reason"`
 	Details   map[string]any `json:"details"`
 	Prev      string         `json:"prev"`
-	// FreshRequestID says that RequestID was just made by NewRequestID (128
-	// random bits) and the request came without one: the log need not look
-	// it up to keep request ids unique, and a log with a RequestIDKey
-	// replaces it with an id naming the entry. It is never stored or
-	// returned set.
+	// FreshRequestID says that the request came without an id: RequestID is
+	// empty or was just made by NewRequestID (128 random bits), so the log
+	// need not look it up to keep request ids unique; a log with a
+	// RequestIDKey replaces it with an id naming the entry, one without
+	// makes one when it is empty. It is never stored or returned set.
 	FreshRequestID bool `json:"-"`
 }
 

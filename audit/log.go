@@ -462,10 +462,10 @@ func (l *Log) commit(batch []*pending) bool {
 			if (fresh && l.rids != nil) || !ValidRequestID(e.RequestID) || usedRID[e.RequestID] || (!fresh && l.ridTaken(tx, e.RequestID, n)) {
 				if l.rids != nil {
 					e.RequestID, named = l.rids.name(n), true
-					names[i] = e.RequestID
 				} else {
 					e.RequestID = NewRequestID()
 				}
+				names[i] = e.RequestID // the caller's, should the commit end in doubt
 			}
 			usedRID[e.RequestID] = true
 			line, err := e.Marshal()

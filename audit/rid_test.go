@@ -188,22 +188,37 @@ func (d *doubtStore) Update(fn func(store.Tx) error) error {
 // under the id the log named it with; the caller's entry carries that id,
 // so that the response and the logs name what the log may hold.
 func TestRequestIDInDoubt(t *testing.T) {
-	d := &doubtStore{Mem: store.NewMem()}
-	l := openLog(t, d, Options{RequestIDKey: testRIDKey})
-	d.fail = true
-	in := freshEntry(0)
-	made := in.RequestID
-	if _, err := l.Append(in, nil); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Append in doubt: %v", err)
-	}
-	if in.RequestID == made || in.FreshRequestID {
-		t.Fatalf("entry in doubt: request id %q (fresh %v), want the one the log named", in.RequestID, in.FreshRequestID)
-	}
-	l.Close()
-	d.fail = false
-	l = openLog(t, d, Options{RequestIDKey: testRIDKey})
-	if got := findRID(t, l, Filter{RequestID: in.RequestID}); len(got) != 1 || got[0] != 0 {
-		t.Errorf("the stored entry under %s: %v", in.RequestID, got)
+	for _, tt := range []struct {
+		name  string
+		key   []byte
+		empty bool // the request came without an id and none was made (the API's way)
+	}{
+		{"named", testRIDKey, false},
+		{"named, empty", testRIDKey, true},
+		{"no key, empty", nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &doubtStore{Mem: store.NewMem()}
+			l := openLog(t, d, Options{RequestIDKey: tt.key})
+			d.fail = true
+			in := freshEntry(0)
+			if tt.empty {
+				in.RequestID = ""
+			}
+			made := in.RequestID
+			if _, err := l.Append(in, nil); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Append in doubt: %v", err)
+			}
+			if in.RequestID == made || !ValidRequestID(in.RequestID) || in.FreshRequestID {
+				t.Fatalf("entry in doubt: request id %q (fresh %v), want the one the log stored", in.RequestID, in.FreshRequestID)
+			}
+			l.Close()
+			d.fail = false
+			l = openLog(t, d, Options{RequestIDKey: tt.key})
+			if got := findRID(t, l, Filter{RequestID: in.RequestID}); len(got) != 1 || got[0] != 0 {
+				t.Errorf("the stored entry under %s: %v", in.RequestID, got)
+			}
+		})
 	}
 }
 

@@ -182,8 +182,8 @@ func (c *Config) check() error {
 	if c.SweepInterval != nil && c.SweepInterval.Duration < 0 {
 		errs = append(errs, errors.New("sweep_interval: must not be negative"))
 	}
-	if f := c.LogFlushInterval; f != nil && (f.Duration < 0 || f.Duration > 10*time.Second) {
-		errs = append(errs, errors.New("log_flush_interval: 0 (each line at once) to 10s"))
+	if f := c.LogFlushInterval; f != nil && f.Duration != 0 && (f.Duration < time.Millisecond || f.Duration > 10*time.Second) {
+		errs = append(errs, errors.New("log_flush_interval: 0 (each line at once), or 1ms to 10s"))
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		errs = append(errs, errors.New("tls: set both cert and key, or neither"))

@@ -455,7 +455,7 @@ func TestConfigLogFlushInterval(t *testing.T) {
 			t.Errorf("%s: check: %v", tt.name, err)
 		}
 	}
-	for _, bad := range []time.Duration{-time.Millisecond, 11 * time.Second} {
+	for _, bad := range []time.Duration{-time.Millisecond, time.Microsecond, 11 * time.Second} {
 		c := &Config{}
 		c.apply(flags("--log-flush-interval", bad.String()), none)
 		if err := c.check(); err == nil || !strings.Contains(err.Error(), "log_flush_interval") {

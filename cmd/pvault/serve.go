@@ -25,7 +25,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dev := fs.Bool("dev", false, "initialise an empty data directory on first start")
 	fs.String("passphrase-file", "", "file holding the passphrase of a sealed vault identity")
 	fs.String("log-level", "info", "debug, info, warn or error")
-	fs.Duration("log-flush-interval", DefaultLogFlushInterval, "how long info and debug log lines may wait to be written in one batch (0: each at once; warnings and errors always at once)")
+	fs.Duration("log-flush-interval", DefaultLogFlushInterval, "how long info and debug log lines may wait to be written in one batch, 1ms to 10s (0: each at once; warnings and errors always at once)")
 	fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
 	fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
 	fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")

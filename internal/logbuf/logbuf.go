@@ -105,10 +105,13 @@ func (b *Writer) flushLocked(fromTimer bool) error {
 	if cap(batch) <= 4*Size {
 		b.spare = batch[:0]
 	}
-	if err == nil {
-		err, b.err = b.err, nil
-	} else if fromTimer {
+	switch {
+	case err == nil:
+		err, b.err = b.err, nil // a timed write's failure, reported once
+	case fromTimer:
 		b.err = err
+	default:
+		b.err = nil // this failure is reported now, and supersedes it
 	}
 	b.mu.Unlock()
 	return err
