@@ -183,8 +183,7 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 				return
 			}
 			h["Content-Type"] = jsonContentType
-			// A known length spares the chunked encoding and its
-			// terminator, which net/http writes in a second syscall.
+			// A known length spares the reply the chunked framing.
 			h["Content-Length"] = []string{itoa(len(b))}
 			c.Status(k.status)
 			if _, err := c.Writer.Write(b); err != nil {
