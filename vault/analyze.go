@@ -167,15 +167,18 @@ func sigKey(id string) []byte { return []byte("ds/" + id) }
 // bucketIDs reads the newest maxPerBand ids of a duplicate-index bucket,
 // newest first, and whether the bucket has its marker.
 func bucketIDs(r store.Reader, prefix []byte) (ids []pid, marked bool, err error) {
+	read := 0 // the bucket's keys after its marker: a key that holds no id
+	// (never written) is passed over, but counts, so that a damaged bucket
+	// is not read to its end
 	err = r.Scan(store.ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
-		id, ok := dupKeyID(prefix, k)
-		if !ok {
-			// The marker; a key of an id's length that holds none
-			// (never written) is passed over.
-			marked = marked || len(k)-len(prefix) != idLen
+		if len(k)-len(prefix) != idLen {
+			marked = true
 			return nil
 		}
-		if ids = append(ids, id); len(ids) == maxPerBand {
+		if id, ok := dupKeyID(prefix, k); ok {
+			ids = append(ids, id)
+		}
+		if read++; read == maxPerBand {
 			return store.ErrStop
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pvault/analysis"
 	"pvault/vault/store"
@@ -275,4 +276,47 @@ func TestSigCache(t *testing.T) {
 	if _, ok := v.sigs.get(first.Meta.ID); !ok {
 		t.Error("a signature read from the store is not cached")
 	}
+}
+
+// TestBucketIDsDamaged: keys of an id's length that hold no id are passed
+// over, yet counted, so that a damaged bucket is read no further than a
+// full one; the marker is found whatever follows it.
+func TestBucketIDsDamaged(t *testing.T) {
+	st := store.NewMem()
+	var g idGen
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	good := []string{g.next(now), g.next(now)}
+	err := st.Update(func(tx store.Tx) error {
+		if err := tx.Set(dupBucket(3, 42), nil); err != nil { // the marker
+			return err
+		}
+		// Lower-case letters invert below every id's first digit: these
+		// sort before the good keys.
+		for i := range maxPerBand + 10 {
+			bad := fmt.Sprintf("z%025d", i)
+			if err := tx.Set(dupKey(3, 42, bad), nil); err != nil {
+				return err
+			}
+		}
+		for _, id := range good {
+			if err := tx.Set(dupKey(3, 42, id), nil); err != nil {
+				return err
+			}
+		}
+		return tx.Set(dupKey(3, 43, good[0]), nil) // another bucket, unmarked
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.View(func(r store.Reader) error {
+		ids, marked, err := bucketIDs(r, dupBucket(3, 42))
+		if err != nil || !marked || len(ids) != 0 {
+			t.Errorf("damaged bucket: ids %v, marked %v, %v; want none, marked, read no further than %d keys", ids, marked, err, maxPerBand)
+		}
+		ids, marked, err = bucketIDs(r, dupBucket(3, 43))
+		if err != nil || marked || len(ids) != 1 || ids[0].String() != good[0] {
+			t.Errorf("unmarked bucket: ids %v, marked %v, %v", ids, marked, err)
+		}
+		return nil
+	})
 }
