@@ -70,3 +70,18 @@ func TestFailureLoggedUnderResponseID(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofNamedRequestID: a profile request without an X-Request-ID gets
+// the id the log named its entry with, allowed or denied.
+func TestPprofNamedRequestID(t *testing.T) {
+	h := newHarnessWith(t, harnessOptions{cfg: oaPprof})
+	_, sup := h.user("sup1", "group/east", "supervisor")
+	for _, tt := range []struct {
+		token, decision string
+	}{{h.admin, audit.Allow}, {sup, audit.Deny}} {
+		r := h.send(req{Method: "GET", Path: "/debug/pprof/cmdline", Token: tt.token})
+		if e := auEntry(t, h, r); e.Action != "system.pprof" || e.Decision != tt.decision {
+			t.Errorf("entry %s %s, want system.pprof %s", e.Action, e.Decision, tt.decision)
+		}
+	}
+}

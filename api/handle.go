@@ -129,12 +129,7 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			k.entry.Status = k.status
 			rec, aerr := s.v.Record(&k.entry)
 			if aerr != nil {
-				// The handler's id, or the one the log named the entry
-				// with, should a commit in doubt have stored it.
-				rid := k.entry.RequestID
-				if rid == "" {
-					rid = audit.NewRequestID()
-				}
+				rid := unrecordedID(&k.entry)
 				s.logFailure(k, rid, he, err)
 				s.log.Error("audit record failed", "request_id", rid, "err", aerr)
 				c.Header("X-Request-ID", rid)
@@ -191,6 +186,17 @@ func (s *Server) handle(action string, mode authMode, fn handlerFunc) gin.Handle
 			}
 		}
 	}
+}
+
+// unrecordedID is the request id of the reply to a request whose entry e
+// the log did not record: the client's, the one the log named the entry
+// with should a commit in doubt have stored it, or, for a request that
+// came without one, a fresh one.
+func unrecordedID(e *audit.Entry) string {
+	if e.RequestID == "" {
+		return audit.NewRequestID()
+	}
+	return e.RequestID
 }
 
 // logFailure logs a handler's panic or internal error under the request

@@ -19,7 +19,7 @@ func (s *Server) pprofHandler(c *gin.Context) {
 	k := &call{c: c, rid: c.GetHeader("X-Request-ID")}
 	fresh := false
 	if !requestIDRE.MatchString(k.rid) {
-		k.rid, fresh = audit.NewRequestID(), true
+		k.rid, fresh = "", true // the log names the entry (as in handle)
 	}
 	k.entry = audit.Entry{RequestID: k.rid, FreshRequestID: fresh, Action: "system.pprof", Decision: audit.Allow, Details: map[string]any{
 		"client":  s.v.Hasher().Sum(vault.HashPseudonym, clientAddr(c.Request)),
@@ -38,8 +38,9 @@ func (s *Server) pprofHandler(c *gin.Context) {
 	k.entry.Status = status
 	rec, aerr := s.v.Record(&k.entry)
 	if aerr != nil {
-		c.Header("X-Request-ID", k.entry.RequestID)
-		writeProblem(c, http.StatusServiceUnavailable, "the audit log cannot record this request", k.entry.RequestID)
+		rid := unrecordedID(&k.entry)
+		c.Header("X-Request-ID", rid)
+		writeProblem(c, http.StatusServiceUnavailable, "the audit log cannot record this request", rid)
 		return
 	}
 	c.Header("X-Request-ID", rec.RequestID)

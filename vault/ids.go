@@ -20,7 +20,10 @@ type idGen struct {
 	last [16]byte
 }
 
-func (g *idGen) next(now time.Time) string {
+func (g *idGen) next(now time.Time) string { return g.nextPID(now).String() }
+
+// nextPID is next as its 128 bits.
+func (g *idGen) nextPID(now time.Time) pid {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var id [16]byte
@@ -40,7 +43,7 @@ func (g *idGen) next(now time.Time) string {
 		}
 	}
 	g.last = id
-	return encodeULID(id)
+	return id
 }
 
 func encodeULID(id [16]byte) string {

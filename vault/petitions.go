@@ -297,8 +297,9 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	}
 	code := NewReceiptCode()
 	norm, _ := NormalizeReceiptCode(code)
+	id := v.ids.nextPID(now)
 	m := &Meta{
-		ID: v.ids.next(now), Unit: in.Unit, Channel: in.Channel, Status: StatusRegistered,
+		ID: id.String(), Unit: in.Unit, Channel: in.Channel, Status: StatusRegistered,
 		GroupSize: in.GroupSize, ReceivedAt: received, CreatedAt: now, UpdatedAt: now,
 		HasIdentity: in.Petitioner != nil, ReceiptHash: v.hasher.Sum(HashReceipt, norm),
 		Duplicates: []Duplicate{},
@@ -359,9 +360,7 @@ func (v *Vault) CreatePetition(in NewPetition, u *User, e *audit.Entry) (*Create
 	rec, err := v.log.Append(e, ops)
 	// Even after an error: the commit may have landed, and an id that did
 	// not is harmless in the cache (bucketCache).
-	if id, ok := decodeULID(m.ID); ok { // always: idGen made it
-		v.buckets.add(bands, id)
-	}
+	v.buckets.add(bands, id)
 	if err != nil {
 		return nil, err
 	}
