@@ -134,7 +134,9 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if !opts.ReadOnly {
 		removeEmptyLogFiles(opts.Dir)
 	}
+	warm := warmTables(opts.Dir)
 	db, err := openBadger(bo, opts.EncryptionKey, opts.IndexCacheSize, !opts.StockTransactions)
+	warm.wait()
 	if err != nil {
 		if errors.Is(err, badger.ErrEncryptionKeyMismatch) || strings.Contains(err.Error(), "Encryption key mismatch") {
 			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrBadKey)
