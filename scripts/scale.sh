@@ -11,6 +11,8 @@
 #   DATA=DIR scripts/scale.sh
 #     measures an existing vault filled earlier (its admin password must be
 #     the one below); the directory is kept.
+#   COLD=1 ... drops the page cache before the start-up (needs root), for
+#     a start-up as after a reboot.
 # Interrupting the fill (Ctrl-C, or FILL_LIMIT=2h) stops it cleanly: the
 # measurements then run on the petitions created so far.
 set -euo pipefail
@@ -40,12 +42,16 @@ fi
 du -sh "$DIR"
 
 echo "== start-up time (process start to /readyz 200)"
+if [ -n "${COLD:-}" ]; then
+  sync
+  if echo 3 2>/dev/null > /proc/sys/vm/drop_caches; then echo "(page cache dropped)"; else echo "(COLD: cannot drop the page cache: not root)"; fi
+fi
 t0=$(date +%s.%N)
 "$BIN" serve --data "$DIR" --addr "$ADDR" --sweep-interval 0 > "$WORK/serve.log" 2>&1 &
 PID=$!
 until curl -fs "http://$ADDR/readyz" >/dev/null 2>&1; do sleep 0.02; done
 t1=$(date +%s.%N)
-echo "start-up: $(echo "$t1 - $t0" | bc) s"
+echo "start-up: $(echo "$t1 - $t0" | bc) s; read from disk $(( $(awk '/read_bytes/{print $2}' /proc/$PID/io) >> 20 )) MiB, $(awk '{print $12}' /proc/$PID/stat) major faults"
 
 TOKEN=$(curl -fs "http://$ADDR/api/v1/auth/login" -H 'Content-Type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$PW\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/')
