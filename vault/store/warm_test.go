@@ -41,6 +41,17 @@ func writeTables(t *testing.T, dir string, key []byte) {
 	}
 }
 
+// rangeOf is warmRange of the file name.
+func rangeOf(t *testing.T, name string) (off, n int64) {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return warmRange(f, name)
+}
+
 // TestWarmRangeFindsTheIndex: for every table of a store, the range asked
 // for ends the file and holds the whole index, as badger itself reports its
 // length and as its checksum, stored in the table, verifies.
@@ -73,12 +84,7 @@ func TestWarmRangeFindsTheIndex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		off, n := warmRange(f, name)
-		f.Close()
+		off, n := rangeOf(t, name)
 		size := int64(len(data))
 		if n == 0 || off+n != size {
 			t.Fatalf("%s: range [%d, +%d) of %d bytes, want one that ends the file", e.Name(), off, n, size)
@@ -125,23 +131,11 @@ func TestWarmRangeOddFiles(t *testing.T) {
 		"000003.sst": huge,
 		"000004.sst": tooLong,
 	} {
-		p := write(name, data)
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if off, n := warmRange(f, p); n != 0 {
+		if off, n := rangeOf(t, write(name, data)); n != 0 {
 			t.Errorf("%s: asked for [%d, +%d), want nothing", name, off, n)
 		}
-		f.Close()
 	}
-	p := write("000005.vlog", make([]byte, 100<<10))
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if off, n := warmRange(f, p); off != 0 || n != vlogHeader {
+	if off, n := rangeOf(t, write("000005.vlog", make([]byte, 100<<10))); off != 0 || n != vlogHeader {
 		t.Errorf("value log: asked for [%d, +%d), want [0, +%d)", off, n, vlogHeader)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "000006.sst"), 0o700); err != nil {
@@ -174,12 +168,7 @@ func TestWarmTablesOpens(t *testing.T) {
 		if !strings.HasSuffix(name, ".sst") && !strings.HasSuffix(name, ".vlog") {
 			continue
 		}
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, n := warmRange(f, name)
-		f.Close()
+		_, n := rangeOf(t, name)
 		if strings.HasSuffix(name, ".sst") {
 			if n == 0 {
 				t.Errorf("%s: nothing asked for", e.Name())
