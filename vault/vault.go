@@ -115,6 +115,8 @@ type Vault struct {
 	tables func() store.TableStats
 	// releaseTables hands back the pages of the store's table files.
 	releaseTables func() int64
+	// releaseValueLog hands back the pages of its value-log files.
+	releaseValueLog func() int64
 	// collectOffline reclaims the store's replaced values (CollectGarbage).
 	collectOffline func() (int, error)
 
@@ -277,7 +279,7 @@ func Open(dir string, opts Options) (*Vault, error) {
 	}
 	ts := bs.TableStats()
 	opts.Logger.Info("store opened", "tables", ts.Tables, "keys", ts.Keys, "disk_mib", ts.DiskBytes>>20,
-		"index_mib", ts.IndexBytes>>20, "index_cache_mib", ts.IndexCache>>20)
+		"index_mib", ts.IndexBytes>>20, "bloom_mib", ts.BloomBytes>>20, "index_cache_mib", ts.IndexCache>>20)
 	var st store.Store = bs
 	if opts.Store != nil {
 		st = opts.Store(bs)
@@ -303,8 +305,9 @@ func Open(dir string, opts Options) (*Vault, error) {
 		rules:      opts.Deadlines.withDefaults(),
 		tables:     bs.TableStats,
 
-		releaseTables:  bs.ReleaseTablePages,
-		collectOffline: bs.CollectOffline,
+		releaseTables:   bs.ReleaseTablePages,
+		releaseValueLog: bs.ReleaseValueLogPages,
+		collectOffline:  bs.CollectOffline,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -386,6 +389,17 @@ func (v *Vault) ReleaseMemory() int64 {
 	debug.FreeOSMemory()
 	return n
 }
+
+// ReleaseValueLogPages hands back to the kernel the pages of the store's
+// value-log files mapped into the process, and returns the bytes of the
+// mappings advised. badger writes the value log through a memory map and
+// keeps every file mapped, so the pages each write touches (the audit
+// entries of list pages, new petitions' content) stay in the process's
+// resident memory: about 10 MB a second under a load of list pages. A
+// server calls it every few seconds. A page read again afterwards comes
+// back from the disk; the content read most is also in the vault's cache
+// of sealed envelopes.
+func (v *Vault) ReleaseValueLogPages() int64 { return v.releaseValueLog() }
 
 // CollectGarbage reclaims the disk space of replaced records, chiefly the
 // content envelopes a key rotation re-sealed, which the store's value log

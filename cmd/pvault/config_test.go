@@ -154,6 +154,8 @@ func opServeFlags(tb testing.TB, args ...string) *flag.FlagSet {
 	fs.String("tls-cert", "", "")
 	fs.String("tls-key", "", "")
 	fs.Bool("pprof", false, "")
+	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "")
+	fs.Int("gc-percent", DefaultGCPercent, "")
 	if err := fs.Parse(args); err != nil {
 		tb.Fatal(err)
 	}
@@ -217,6 +219,89 @@ func TestConfigSweepIntervalZero(t *testing.T) {
 	c.apply(opServeFlags(t, "--sweep-interval", "0"), func(string) string { return "" })
 	if c.SweepInterval.Duration != 0 {
 		t.Errorf("--sweep-interval 0 gives a sweep interval of %v, want 0 (the sweeper off)", c.SweepInterval.Duration)
+	}
+}
+
+// TestConfigPageReleaseInterval: 5 s by default, from the file, the flag
+// over the file, 0 for never, and no negative interval.
+func TestConfigPageReleaseInterval(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.apply(opServeFlags(t), none)
+	if c.PageReleaseInterval.Duration != 5*time.Second || c.check() != nil {
+		t.Errorf("default: %v, %v", c.PageReleaseInterval.Duration, c.check())
+	}
+	c, err = loadConfig(opConfigFile(t, "page_release_interval = \"30s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.apply(opServeFlags(t), none)
+	if c.PageReleaseInterval.Duration != 30*time.Second {
+		t.Errorf("from the file: %v", c.PageReleaseInterval.Duration)
+	}
+	c.apply(opServeFlags(t, "--page-release-interval", "0"), none)
+	if c.PageReleaseInterval.Duration != 0 || c.check() != nil {
+		t.Errorf("--page-release-interval 0 over the file: %v, %v", c.PageReleaseInterval.Duration, c.check())
+	}
+	c, err = loadConfig(opConfigFile(t, "page_release_interval = \"-1s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.apply(opServeFlags(t), none)
+	if err := c.check(); err == nil || !strings.Contains(err.Error(), "page_release_interval") {
+		t.Errorf("a negative interval: %v", err)
+	}
+}
+
+// TestConfigGCPercent: 75 by default, as set in the file or by the flag,
+// left to the runtime when GOGC is set, and refused out of range.
+func TestConfigGCPercent(t *testing.T) {
+	none := func(string) string { return "" }
+	gogc := func(k string) string {
+		if k == "GOGC" {
+			return "200"
+		}
+		return ""
+	}
+	for _, tt := range []struct {
+		pct  int
+		env  env
+		want int
+		bad  bool
+	}{
+		{0, none, DefaultGCPercent, false},
+		{50, none, 50, false},
+		{10, none, 10, false},
+		{1000, none, 1000, false},
+		{50, gogc, 0, false}, // GOGC wins: the runtime applied it
+		{0, gogc, 0, false},
+		{9, none, 0, true},
+		{-1, none, 0, true},
+		{1001, none, 0, true},
+	} {
+		c := &Config{GCPercent: tt.pct, LogLevel: "info"}
+		err := c.check()
+		if (err != nil) != tt.bad || err != nil && !strings.Contains(err.Error(), "gc_percent") {
+			t.Errorf("check of gc_percent = %d: %v", tt.pct, err)
+		}
+		if !tt.bad {
+			if got := c.gcPercent(tt.env); got != tt.want {
+				t.Errorf("gc_percent = %d, GOGC=%q: %d, want %d", tt.pct, tt.env("GOGC"), got, tt.want)
+			}
+		}
+	}
+	c, err := loadConfig(opConfigFile(t, "gc_percent = 200\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.apply(opServeFlags(t), none); c.GCPercent != 200 {
+		t.Errorf("from the file: %d", c.GCPercent)
+	}
+	if c.apply(opServeFlags(t, "--gc-percent", "60"), none); c.GCPercent != 60 {
+		t.Errorf("the flag over the file: %d", c.GCPercent)
 	}
 }
 

@@ -27,12 +27,14 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Duration("log-flush-interval", DefaultLogFlushInterval, "how long info and debug log lines may wait to be written in one batch, 1ms to 10s (0: each at once; warnings and errors always at once)")
 	fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
+	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "how often the pages of the store's value log are handed back to the kernel, bounding the server's resident memory (0: never)")
 	fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
 	fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
 	fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
 	fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 	fs.String("tls-key", "", "TLS private key file")
 	fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ to admins")
+	fs.Int("gc-percent", DefaultGCPercent, "the Go collector's GOGC, 10 to 1000 (GOGC overrides): lower holds less memory for more CPU")
 	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT overrides); keep it above the live heap, about 1 GiB at a million petitions")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -46,6 +48,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	dir, listen := conf.Data, conf.Addr
+	if p := conf.gcPercent(getenv); p > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(p))
+	}
 	if lim := conf.memoryLimit(getenv); lim > 0 {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lim))
 	}
@@ -138,6 +143,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if conf.SweepInterval != nil && conf.SweepInterval.Duration > 0 {
 		go runSweeper(ctx, v, conf.SweepInterval.Duration, logger)
 	}
+	if conf.PageReleaseInterval != nil && conf.PageReleaseInterval.Duration > 0 {
+		go runPageRelease(ctx, v, conf.PageReleaseInterval.Duration)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -158,6 +166,28 @@ func isEmptyDir(dir string) bool {
 		return true
 	}
 	return err == nil && len(entries) == 0
+}
+
+// DefaultPageReleaseInterval is how often a server hands back the pages of
+// its value log (vault.Vault.ReleaseValueLogPages). Under a load of list
+// pages at a million petitions they grew by about 10 MB a second and made
+// up a third of the resident memory after 30 s; every 5 s bounds them to
+// some 50 MB.
+const DefaultPageReleaseInterval = 5 * time.Second
+
+// runPageRelease hands back the value log's pages every interval until ctx
+// ends.
+func runPageRelease(ctx context.Context, v *vault.Vault, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			v.ReleaseValueLogPages()
+		}
+	}
 }
 
 // runSweeper runs the deadline sweeper every interval until ctx ends.

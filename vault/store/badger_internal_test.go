@@ -304,3 +304,111 @@ func TestTableSize(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBlockSize: tables are written in blocks of DefaultBlockSize (the
+// baseline keeps badger's), which shrinks the block offsets that every
+// table's index holds in memory, and a store whose tables were written in
+// badger's 4 KiB blocks opens and reads as before, old tables and new.
+func TestBlockSize(t *testing.T) {
+	bo, _ := badgerOptions(BadgerOptions{Dir: t.TempDir()}, new(atomic.Bool))
+	if bo.BlockSize != DefaultBlockSize {
+		t.Errorf("block size %d, want %d", bo.BlockSize, DefaultBlockSize)
+	}
+	bo, _ = badgerOptions(BadgerOptions{Dir: t.TempDir(), StockTransactions: true}, new(atomic.Bool))
+	if def := badger.DefaultOptions(""); bo.BlockSize != def.BlockSize {
+		t.Errorf("baseline: block size %d, want badger's %d", bo.BlockSize, def.BlockSize)
+	}
+
+	key := make([]byte, 32)
+	rand.Read(key)
+	const n = 20000
+	value := func(i int) []byte { return fmt.Appendf(nil, "value of %06d", i) }
+	// The old store: written by badger with its own 4 KiB blocks.
+	old := t.TempDir()
+	db, err := badger.OpenManaged(badger.DefaultOptions(old).WithEncryptionKey(key).WithIndexCacheSize(8 << 20).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb := db.NewManagedWriteBatch()
+	for i := range n {
+		if err := wb.SetEntryAt(badger.NewEntry(fmt.Appendf(nil, "petition/%06d", i), value(i)), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil { // writes the memtable as a table
+		t.Fatal(err)
+	}
+	// The same keys written through OpenBadger, in its blocks.
+	fresh := t.TempDir()
+	b, err := OpenBadger(BadgerOptions{Dir: fresh, EncryptionKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx Tx) error {
+		for i := range n {
+			if err := tx.Set(fmt.Appendf(nil, "petition/%06d", i), value(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stats := func(dir string) TableStats {
+		t.Helper()
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		return b.TableStats()
+	}
+	so, sf := stats(old), stats(fresh)
+	if so.Keys != n || sf.Keys != n || so.BloomBytes <= 0 || so.BloomBytes >= so.IndexBytes {
+		t.Fatalf("stats: old %+v, new %+v", so, sf)
+	}
+	if offOld, offNew := so.IndexBytes-so.BloomBytes, sf.IndexBytes-sf.BloomBytes; offNew*3 > offOld {
+		t.Errorf("block offsets: %d bytes in 16 KiB blocks against %d in 4 KiB ones, want under a third", offNew, offOld)
+	}
+
+	// The old store takes new writes, and reads old tables and new.
+	b, err = OpenBadger(BadgerOptions{Dir: old, EncryptionKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("petition/new"), []byte("new value")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBadger(BadgerOptions{Dir: old, EncryptionKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if st := b.TableStats(); st.Tables < 2 {
+		t.Errorf("%d tables, want the old one and a new one", st.Tables)
+	}
+	if err := b.View(func(r Reader) error {
+		for _, i := range []int{0, 1, n / 2, n - 1} {
+			got, err := r.Get(fmt.Appendf(nil, "petition/%06d", i))
+			if err != nil || !bytes.Equal(got, value(i)) {
+				return fmt.Errorf("petition %d: %q, %v", i, got, err)
+			}
+		}
+		got, err := r.Get([]byte("petition/new"))
+		if err != nil || string(got) != "new value" {
+			return fmt.Errorf("the new petition: %q, %v", got, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

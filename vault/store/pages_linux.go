@@ -21,7 +21,16 @@ const madvPageout = 21
 // pageOutTables asks the kernel to reclaim the pages of dir's table and
 // value-log files that are mapped into this process, and returns the bytes
 // of the ranges advised.
-func pageOutTables(dir string) int64 {
+func pageOutTables(dir string) int64 { return pageOut(dir, ".sst", ".vlog") }
+
+// pageOutValueLog asks the kernel to reclaim the pages of dir's value-log
+// files that are mapped into this process, and returns the bytes of the
+// ranges advised.
+func pageOutValueLog(dir string) int64 { return pageOut(dir, ".vlog") }
+
+// pageOut advises MADV_PAGEOUT for the mappings of dir's files whose
+// names end in one of suffixes.
+func pageOut(dir string, suffixes ...string) int64 {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return 0
@@ -42,7 +51,7 @@ func pageOutTables(dir string) int64 {
 		// A table a compaction has deleted stays mapped until its last
 		// reader is done: " (deleted)" follows its path.
 		path = bytes.TrimSuffix(path, []byte(" (deleted)"))
-		if !ok || !bytes.HasPrefix(path, prefix) || !(bytes.HasSuffix(path, []byte(".sst")) || bytes.HasSuffix(path, []byte(".vlog"))) {
+		if !ok || !bytes.HasPrefix(path, prefix) || !hasSuffix(path, suffixes) {
 			continue
 		}
 		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, madvPageout); errno == 0 {
@@ -50,6 +59,15 @@ func pageOutTables(dir string) int64 {
 		}
 	}
 	return n
+}
+
+func hasSuffix(path []byte, suffixes []string) bool {
+	for _, s := range suffixes {
+		if bytes.HasSuffix(path, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseMapsLine reads the address range and path of a line of

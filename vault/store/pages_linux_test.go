@@ -14,7 +14,11 @@ import (
 
 // tableRSS is the resident bytes of dir's table files mapped into this
 // process, from /proc/self/smaps.
-func tableRSS(t *testing.T, dir string) int64 {
+func tableRSS(t *testing.T, dir string) int64 { return fileRSS(t, dir, ".sst") }
+
+// fileRSS is the resident bytes of dir's files named *suffix mapped into
+// this process, from /proc/self/smaps.
+func fileRSS(t *testing.T, dir, suffix string) int64 {
 	t.Helper()
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
@@ -31,7 +35,7 @@ func tableRSS(t *testing.T, dir string) int64 {
 	for sc.Scan() {
 		line := sc.Bytes()
 		if _, _, path, ok := parseMapsLine(line); ok {
-			inTable = bytes.HasPrefix(path, []byte(abs+"/")) && bytes.HasSuffix(path, []byte(".sst"))
+			inTable = bytes.HasPrefix(path, []byte(abs+"/")) && bytes.HasSuffix(path, []byte(suffix))
 			continue
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && inTable {
@@ -106,6 +110,69 @@ func testReleaseTablePages(t *testing.T, dir string) {
 			v, err := r.Get([]byte(k))
 			if err != nil || !bytes.Equal(v, bytes.Repeat([]byte(k), 8)) {
 				return fmt.Errorf("%s after release: %q, %v", k, v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestReleaseValueLogPages: the pages that writes put into the value log's
+// map leave the process's resident set when released, the tables' pages
+// stay, and every value still reads back.
+func TestReleaseValueLogPages(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{9}, 32)
+	open := func() *Badger {
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	value := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%08d", i), DefaultValueThreshold/8+1) }
+	write := func(b *Badger, from, to int) {
+		t.Helper()
+		err := b.Update(func(tx Tx) error {
+			for i := from; i < to; i++ {
+				if err := tx.Set(fmt.Appendf(nil, "k/%08d", i), value(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := open()
+	write(b, 0, 2000)
+	if err := b.Close(); err != nil { // a table of pointers into the value log
+		t.Fatal(err)
+	}
+	b = open()
+	defer b.Close()
+	write(b, 2000, 4000)
+	vlog, tables := fileRSS(t, dir, ".vlog"), tableRSS(t, dir)
+	if vlog < 2000*int64(DefaultValueThreshold) || tables == 0 {
+		t.Fatalf("resident before release: value log %d bytes, tables %d: nothing to test", vlog, tables)
+	}
+	if adv := b.ReleaseValueLogPages(); adv < vlog {
+		t.Errorf("advised %d bytes of mappings, fewer than the %d resident", adv, vlog)
+	}
+	if after := fileRSS(t, dir, ".vlog"); after > vlog/4 {
+		t.Errorf("value-log pages resident: %d before, %d after release", vlog, after)
+	}
+	if after := tableRSS(t, dir); after != tables {
+		t.Errorf("table pages resident: %d before, %d after releasing the value log's", tables, after)
+	}
+	err := b.View(func(r Reader) error {
+		for i := 0; i < 4000; i += 97 {
+			v, err := r.Get(fmt.Appendf(nil, "k/%08d", i))
+			if err != nil || !bytes.Equal(v, value(i)) {
+				return fmt.Errorf("k/%08d after release: %d bytes, %v", i, len(v), err)
 			}
 		}
 		return nil

@@ -2,4 +2,5 @@
 
 package store
 
-func pageOutTables(string) int64 { return 0 }
+func pageOutTables(string) int64   { return 0 }
+func pageOutValueLog(string) int64 { return 0 }
