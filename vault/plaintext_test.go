@@ -86,8 +86,8 @@ const (
 )
 
 // scanFile searches a file for the needles, in chunks, skipping the holes of
-// sparse files (badger preallocates a 2 GiB value log and a 64 MiB memtable
-// log while open). No needle holds a zero byte, so none spans a hole.
+// sparse files (badger preallocates value-log and memtable log files larger
+// than their contents while open). No needle holds a zero byte, so none spans a hole.
 func scanFile(path string, ns map[string][]byte) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -319,7 +319,7 @@ func (c *Config) gcPercent(getenv env) int {
 // (the default, or GOMEMLIMIT set: the runtime has applied it already).
 //
 // There is no default limit: the live heap of a large vault is not bounded
-// by its caches alone. The store's memtables (96 MiB), block cache (64 MiB)
+// by its caches alone. The store's memtables (48 MiB), block cache (64 MiB)
 // and index cache (up to 256 MiB) are steady, but a compaction builds its
 // tables in memory, and at a million petitions the live heap was seen at
 // 1 GB while compactions ran. A soft limit below the live heap makes the

@@ -412,3 +412,31 @@ func TestBlockSize(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMemTableSize: the vault's memtables are DefaultMemTableSize, the
+// baseline's 32 MiB, a size asked for is kept, and the free space a store
+// keeps for its memtable follows the size.
+func TestMemTableSize(t *testing.T) {
+	for _, tt := range []struct {
+		opts BadgerOptions
+		want int64
+	}{
+		{BadgerOptions{}, DefaultMemTableSize},
+		{BadgerOptions{StockTransactions: true}, 32 << 20},
+		{BadgerOptions{MemTableSize: 8 << 20}, 8 << 20},
+	} {
+		tt.opts.Dir = t.TempDir()
+		bo, mt := badgerOptions(tt.opts, new(atomic.Bool))
+		if mt != tt.want || bo.MemTableSize != tt.want {
+			t.Errorf("%+v: memtables of %d (badger's option %d), want %d", tt.opts, mt, bo.MemTableSize, tt.want)
+		}
+	}
+	b, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.minFree != 2*DefaultMemTableSize {
+		t.Errorf("keeps %d bytes free, want twice the memtable", b.minFree)
+	}
+}
