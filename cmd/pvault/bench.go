@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -295,6 +296,57 @@ func (t *benchTarget) preload(n, c int, bodies [][]byte) error {
 	return nil
 }
 
+// sampleExisting pages through the petitions the user can list, newest
+// first, and adds a uniform random sample of up to n of their ids to the
+// ids that reads choose from (reservoir sampling). It returns how many it
+// saw.
+func (t *benchTarget) sampleExisting(n int) (int, error) {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	sample := make([]string, 0, min(n, 1<<16))
+	seen := 0
+	for cursor, pages := "", 0; ; pages++ {
+		path := "/petitions?limit=500"
+		if cursor != "" {
+			path += "&cursor=" + neturl.QueryEscape(cursor)
+		}
+		code, b, err := t.do("GET", path, nil)
+		if err != nil {
+			return seen, fmt.Errorf("listing petitions: %w", err)
+		}
+		if code != http.StatusOK {
+			return seen, fmt.Errorf("listing petitions: status %d", code)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			Next string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return seen, fmt.Errorf("listing petitions: %w", err)
+		}
+		for _, it := range page.Items {
+			if it.ID == "" {
+				continue
+			}
+			seen++
+			if len(sample) < n {
+				sample = append(sample, it.ID)
+			} else if j := r.IntN(seen); j < n {
+				sample[j] = it.ID
+			}
+		}
+		if page.Next == "" || page.Next == cursor || len(page.Items) == 0 {
+			break
+		}
+		cursor = page.Next
+	}
+	for _, id := range sample {
+		t.addID(id)
+	}
+	return seen, nil
+}
+
 // cmdBench is the load tool.
 func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stderr)
@@ -306,6 +358,7 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dur := fs.Duration("d", 10*time.Second, "duration of each run")
 	mix := fs.String("mix", "mixed", "create, read, list or mixed (20% create, 70% read, 10% list)")
 	preload := fs.Int("preload", 1000, "petitions to create before the run (reads need some)")
+	existing := fs.Int("existing", 0, "with --url: before the runs, page through the petitions the user can list and read a random sample of this many of them too, so that reads reach the whole vault and not only the newest petitions")
 	baseline := fs.Bool("baseline", false, "also run the same workload against an in-process plain gin + badger server (synced, no encryption, policy or audit) and print the ratios")
 	asJSON := fs.Bool("json", false, "print JSON")
 	npool := fs.Int("bodies", 8192, "different petitions generated before the runs (creates cycle through them)")
@@ -329,6 +382,12 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return fmt.Errorf("bench: -d must be positive")
 	case *preload < 0:
 		return fmt.Errorf("bench: --preload must not be negative")
+	case *existing < 0:
+		return fmt.Errorf("bench: --existing must not be negative")
+	case *existing > 0 && *url == "":
+		return fmt.Errorf("bench: --existing needs --url (an in-process vault starts empty)")
+	case *mix != "create" && *mix != "list" && *preload == 0 && *existing == 0:
+		return fmt.Errorf("bench: --mix %s reads petitions: give --preload N, or --existing N with --url", *mix)
 	case *npool < 1:
 		return fmt.Errorf("bench: --bodies must be at least 1")
 	}
@@ -398,6 +457,17 @@ func cmdBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			fmt.Fprintf(stderr, "bench: preloading %d petitions into %s…\n", *preload, t.name)
 			if err := t.preload(*preload, *clients, bodies); err != nil {
 				return err
+			}
+		}
+		if *existing > 0 && t.name == "pvault" {
+			fmt.Fprintf(stderr, "bench: sampling %d of the petitions listed by %s…\n", *existing, t.name)
+			seen, err := t.sampleExisting(*existing)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "bench: %d petitions listed, %d sampled\n", seen, min(seen, *existing))
+			if seen == 0 && *preload == 0 && *mix != "create" && *mix != "list" {
+				return fmt.Errorf("bench: --existing found no petitions to read")
 			}
 		}
 		if profile != nil {

@@ -5,11 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -64,10 +69,19 @@ func TestBenchCLIUsage(t *testing.T) {
 	if _, _, err := opRun(nil, "bench", "--mix", "delete"); err == nil || !strings.Contains(err.Error(), "--mix") {
 		t.Errorf("bench --mix delete: %v", err)
 	}
-	for _, c := range []struct{ flag, value string }{{"-c", "0"}, {"-d", "0s"}, {"--preload", "-1"}, {"--bodies", "0"}} {
+	for _, c := range []struct{ flag, value string }{{"-c", "0"}, {"-d", "0s"}, {"--preload", "-1"}, {"--bodies", "0"}, {"--existing", "-1"}} {
 		if _, _, err := opRun(nil, "bench", c.flag, c.value); err == nil || !strings.Contains(err.Error(), c.flag) {
 			t.Errorf("bench %s %s: %v", c.flag, c.value, err)
 		}
+	}
+	// Nothing to read: refused, not a run of 404s.
+	for _, mix := range []string{"read", "mixed"} {
+		if _, _, err := opRun(nil, "bench", "--mix", mix, "--preload", "0"); err == nil || !strings.Contains(err.Error(), "--existing") {
+			t.Errorf("bench --mix %s --preload 0: %v", mix, err)
+		}
+	}
+	if _, _, err := opRun(nil, "bench", "--existing", "10"); err == nil || !strings.Contains(err.Error(), "--url") {
+		t.Errorf("bench --existing without --url: %v", err)
 	}
 	for _, args := range [][]string{{"bench", "--nope"}, {"bench", "-c", "many"}} {
 		if _, _, err := opRun(nil, args...); exitCode(err) != 2 {
@@ -109,8 +123,82 @@ func TestBenchServeBaseline(t *testing.T) {
 	if len(rep.Runs) != 1 || rep.Runs[0].ByKind["read"] == 0 || len(rep.Runs[0].Errors) != 0 {
 		t.Fatalf("runs against the baseline: %+v", rep.Runs)
 	}
+	// Reads of the petitions already there, found through the list.
+	out = opMustRun(t, nil, "bench", "--url", url, "--user", "any", "--pass", "any", "--mix", "read",
+		"-c", "2", "-d", "300ms", "--preload", "0", "--existing", "5", "--bodies", "10", "--json")
+	rep.Runs = nil
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bench --existing --json output: %v\n%s", err, out)
+	}
+	if len(rep.Runs) != 1 || rep.Runs[0].ByKind["read"] == 0 || len(rep.Runs[0].Errors) != 0 {
+		t.Fatalf("reads of existing petitions: %+v", rep.Runs)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve-baseline after its context ended: %v", err)
+	}
+}
+
+// sampleExisting follows the list's cursors to the last page and keeps a
+// sample of the size asked for, every id one the list returned, each once;
+// a failing list is an error.
+func TestBenchSampleExisting(t *testing.T) {
+	const total, per = 1234, 500
+	var pages atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/petitions" || r.URL.Query().Get("limit") != "500" || r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+			return
+		}
+		pages.Add(1)
+		from := 0
+		if c := r.URL.Query().Get("cursor"); c != "" {
+			from, _ = strconv.Atoi(strings.TrimPrefix(c, "after/"))
+		}
+		var items []map[string]string
+		for i := from; i < min(from+per, total); i++ {
+			items = append(items, map[string]string{"id": fmt.Sprintf("p%04d", i)})
+		}
+		next := ""
+		if from+per < total {
+			next = fmt.Sprintf("after/%d", from+per)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"items": items, "next_cursor": next})
+	}))
+	defer srv.Close()
+	for _, n := range []int{100, total, 5000} {
+		pages.Store(0)
+		tg := &benchTarget{name: "pvault", base: srv.URL + "/api/v1", token: "tok"}
+		seen, err := tg.sampleExisting(n)
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if seen != total || pages.Load() != 3 {
+			t.Errorf("n=%d: saw %d petitions in %d pages, want %d in 3", n, seen, pages.Load(), total)
+		}
+		if len(tg.ids) != min(n, total) {
+			t.Errorf("n=%d: sampled %d ids, want %d", n, len(tg.ids), min(n, total))
+		}
+		uniq := map[string]bool{}
+		late := 0
+		for _, id := range tg.ids {
+			var i int
+			if _, err := fmt.Sscanf(id, "p%04d", &i); err != nil || i < 0 || i >= total || uniq[id] {
+				t.Errorf("n=%d: id %q not listed, or twice", n, id)
+			}
+			uniq[id] = true
+			if i >= per {
+				late++
+			}
+		}
+		// The sample reaches past the first page (a list walked to its end,
+		// not only the newest petitions).
+		if n == 100 && late == 0 {
+			t.Errorf("n=100: every id sampled from the first page")
+		}
+	}
+	tg := &benchTarget{name: "pvault", base: srv.URL + "/api/v1", token: "wrong"}
+	if _, err := tg.sampleExisting(10); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a list that fails: %v", err)
 	}
 }
