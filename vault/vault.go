@@ -391,14 +391,14 @@ func (v *Vault) ReleaseMemory() int64 {
 }
 
 // ReleaseValueLogPages hands back to the kernel the pages of the store's
-// value-log files mapped into the process, and returns the bytes of the
-// mappings advised. badger writes the value log through a memory map and
-// keeps every file mapped, so the pages each write touches (the audit
-// entries of list pages, new petitions' content) stay in the process's
-// resident memory: about 10 MB a second under a load of list pages. A
-// server calls it every few seconds. A page read again afterwards comes
-// back from the disk; the content read most is also in the vault's cache
-// of sealed envelopes.
+// value-log files written since the previous call, and returns the bytes
+// of the mappings advised (see store.Badger.ReleaseValueLogPages). badger
+// writes the value log through a memory map and keeps every file mapped,
+// so the pages each write touches (the audit entries of list pages, new
+// petitions' content) stay in the process's resident memory: about 10 MB
+// a second under a load of list pages. A server calls it every few
+// seconds. A page read again afterwards comes back from the disk; the
+// content read most is also in the vault's cache of sealed envelopes.
 func (v *Vault) ReleaseValueLogPages() int64 { return v.releaseValueLog() }
 
 // CollectGarbage reclaims the disk space of replaced records, chiefly the

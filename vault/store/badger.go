@@ -107,6 +107,10 @@ type Badger struct {
 	// syncFailed is set when badger reports a failed sync of its value
 	// log (see badgerLogger): from then on every write fails.
 	syncFailed *atomic.Bool
+	// releaseMu guards releaseFrom, the first value-log file that
+	// ReleaseValueLogPages releases.
+	releaseMu   sync.Mutex
+	releaseFrom uint32
 }
 
 var _ Store = (*Badger)(nil)
@@ -338,8 +342,20 @@ func (b *Badger) TableStats() TableStats {
 func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 
 // ReleaseValueLogPages hands the kernel back the pages of the value-log
-// files mapped into the process.
-func (b *Badger) ReleaseValueLogPages() int64 { return pageOutValueLog(b.dir) }
+// files written to since the previous call (all of them at the first):
+// the newest file, which badger writes through its memory map, and any
+// started since. It returns the bytes of the mappings advised. The pages
+// of older files are pages that reads brought in, and are left cached:
+// paging those out too every 5 s cost reads of random petitions at a
+// million a third of their throughput (see "The eighteenth session" in
+// docs/PERFORMANCE.md).
+func (b *Badger) ReleaseValueLogPages() int64 {
+	b.releaseMu.Lock()
+	defer b.releaseMu.Unlock()
+	n, newest := pageOutValueLog(b.dir, b.releaseFrom)
+	b.releaseFrom = newest
+	return n
+}
 
 // View implements Store. It reads the newest version every commit up to
 // which has finished, without waiting for the commits in flight.

@@ -21,16 +21,45 @@ const madvPageout = 21
 // pageOutTables asks the kernel to reclaim the pages of dir's table and
 // value-log files that are mapped into this process, and returns the bytes
 // of the ranges advised.
-func pageOutTables(dir string) int64 { return pageOut(dir, ".sst", ".vlog") }
+func pageOutTables(dir string) int64 {
+	return pageOut(dir, func(path []byte) bool {
+		return bytes.HasSuffix(path, []byte(".sst")) || bytes.HasSuffix(path, []byte(".vlog"))
+	})
+}
 
 // pageOutValueLog asks the kernel to reclaim the pages of dir's value-log
-// files that are mapped into this process, and returns the bytes of the
-// ranges advised.
-func pageOutValueLog(dir string) int64 { return pageOut(dir, ".vlog") }
+// files numbered from on that are mapped into this process. It returns the
+// bytes of the ranges advised and the highest file number among them (from
+// when there is none).
+func pageOutValueLog(dir string, from uint32) (int64, uint32) {
+	newest := from
+	n := pageOut(dir, func(path []byte) bool {
+		fid, ok := valueLogFile(path)
+		if !ok || fid < from {
+			return false
+		}
+		newest = max(newest, fid)
+		return true
+	})
+	return n, newest
+}
 
-// pageOut advises MADV_PAGEOUT for the mappings of dir's files whose
-// names end in one of suffixes.
-func pageOut(dir string, suffixes ...string) int64 {
+// valueLogFile is the number of the value-log file at path ("…/000042.vlog").
+func valueLogFile(path []byte) (uint32, bool) {
+	name, ok := bytes.CutSuffix(path[bytes.LastIndexByte(path, '/')+1:], []byte(".vlog"))
+	if !ok || len(name) == 0 {
+		return 0, false
+	}
+	fid, err := strconv.ParseUint(string(name), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(fid), true
+}
+
+// pageOut advises MADV_PAGEOUT for the mappings of dir's files whose paths
+// want accepts.
+func pageOut(dir string, want func(path []byte) bool) int64 {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return 0
@@ -51,7 +80,7 @@ func pageOut(dir string, suffixes ...string) int64 {
 		// A table a compaction has deleted stays mapped until its last
 		// reader is done: " (deleted)" follows its path.
 		path = bytes.TrimSuffix(path, []byte(" (deleted)"))
-		if !ok || !bytes.HasPrefix(path, prefix) || !hasSuffix(path, suffixes) {
+		if !ok || !bytes.HasPrefix(path, prefix) || !want(path) {
 			continue
 		}
 		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, madvPageout); errno == 0 {
@@ -59,15 +88,6 @@ func pageOut(dir string, suffixes ...string) int64 {
 		}
 	}
 	return n
-}
-
-func hasSuffix(path []byte, suffixes []string) bool {
-	for _, s := range suffixes {
-		if bytes.HasSuffix(path, []byte(s)) {
-			return true
-		}
-	}
-	return false
 }
 
 // parseMapsLine reads the address range and path of a line of

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -120,13 +121,14 @@ func testReleaseTablePages(t *testing.T, dir string) {
 }
 
 // TestReleaseValueLogPages: the pages that writes put into the value log's
-// map leave the process's resident set when released, the tables' pages
-// stay, and every value still reads back.
+// map leave the process's resident set when released, the pages that reads
+// brought in from older value-log files stay, the tables' pages stay, and
+// every value still reads back.
 func TestReleaseValueLogPages(t *testing.T) {
 	dir := t.TempDir()
 	key := bytes.Repeat([]byte{9}, 32)
 	open := func() *Badger {
-		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true, ValueLogFileSize: 1 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,10 +137,19 @@ func TestReleaseValueLogPages(t *testing.T) {
 	value := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%08d", i), DefaultValueThreshold/8+1) }
 	write := func(b *Badger, from, to int) {
 		t.Helper()
-		err := b.Update(func(tx Tx) error {
-			for i := from; i < to; i++ {
-				if err := tx.Set(fmt.Appendf(nil, "k/%08d", i), value(i)); err != nil {
-					return err
+		for i := from; i < to; i++ { // one commit each, as requests write
+			if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "k/%08d", i), value(i)) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func(b *Badger, from, to, step int) {
+		t.Helper()
+		err := b.View(func(r Reader) error {
+			for i := from; i < to; i += step {
+				v, err := r.Get(fmt.Appendf(nil, "k/%08d", i))
+				if err != nil || !bytes.Equal(v, value(i)) {
+					return fmt.Errorf("k/%08d: %d bytes, %v", i, len(v), err)
 				}
 			}
 			return nil
@@ -148,38 +159,78 @@ func TestReleaseValueLogPages(t *testing.T) {
 		}
 	}
 	b := open()
-	write(b, 0, 2000)
+	write(b, 0, 2000)                 // some 3.7 MB: value-log files 1 to 4
 	if err := b.Close(); err != nil { // a table of pointers into the value log
 		t.Fatal(err)
 	}
 	b = open()
 	defer b.Close()
-	write(b, 2000, 4000)
-	vlog, tables := fileRSS(t, dir, ".vlog"), tableRSS(t, dir)
-	if vlog < 2000*int64(DefaultValueThreshold) || tables == 0 {
-		t.Fatalf("resident before release: value log %d bytes, tables %d: nothing to test", vlog, tables)
+	first := fmt.Sprintf("%06d.vlog", 1)
+	b.ReleaseValueLogPages() // the first call: every file
+	if n := fileRSS(t, dir, first); n != 0 {
+		t.Fatalf("%d bytes of %s resident after the first release", n, first)
 	}
-	if adv := b.ReleaseValueLogPages(); adv < vlog {
-		t.Errorf("advised %d bytes of mappings, fewer than the %d resident", adv, vlog)
+	read(b, 0, 400, 1) // brings the first file's pages back
+	write(b, 2000, 3000)
+	oldRead, vlog, tables := fileRSS(t, dir, first), fileRSS(t, dir, ".vlog"), tableRSS(t, dir)
+	if oldRead < 400*int64(DefaultValueThreshold) || vlog-oldRead < 1000*int64(DefaultValueThreshold) || tables == 0 {
+		t.Fatalf("resident before release: %s %d bytes, value log %d, tables %d: nothing to test", first, oldRead, vlog, tables)
 	}
-	if after := fileRSS(t, dir, ".vlog"); after > vlog/4 {
-		t.Errorf("value-log pages resident: %d before, %d after release", vlog, after)
+	if adv := b.ReleaseValueLogPages(); adv < vlog-oldRead {
+		t.Errorf("advised %d bytes of mappings, fewer than the %d written", adv, vlog-oldRead)
+	}
+	if after := fileRSS(t, dir, first); after != oldRead {
+		t.Errorf("pages read from %s: %d resident before the release, %d after", first, oldRead, after)
+	}
+	if after := fileRSS(t, dir, ".vlog"); after-oldRead > (vlog-oldRead)/4 {
+		t.Errorf("written value-log pages resident: %d before release, %d after", vlog-oldRead, after-oldRead)
 	}
 	if after := tableRSS(t, dir); after != tables {
 		t.Errorf("table pages resident: %d before, %d after releasing the value log's", tables, after)
 	}
-	err := b.View(func(r Reader) error {
-		for i := 0; i < 4000; i += 97 {
-			v, err := r.Get(fmt.Appendf(nil, "k/%08d", i))
-			if err != nil || !bytes.Equal(v, value(i)) {
-				return fmt.Errorf("k/%08d after release: %d bytes, %v", i, len(v), err)
-			}
+	read(b, 0, 3000, 7)
+}
+
+func TestValueLogFile(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		fid  uint32
+		ok   bool
+	}{
+		{"/data/store/000042.vlog", 42, true},
+		{"000001.vlog", 1, true},
+		{"/a/4294967295.vlog", 1<<32 - 1, true},
+		{"/a/4294967296.vlog", 0, false},
+		{"/a/.vlog", 0, false},
+		{"/a/+1.vlog", 0, false},
+		{"/a/000042.sst", 0, false},
+		{"/a/000042.vlog.bak", 0, false},
+		{"/a/x1.vlog", 0, false},
+	} {
+		if fid, ok := valueLogFile([]byte(tt.path)); fid != tt.fid || ok != tt.ok {
+			t.Errorf("valueLogFile(%q) = %d, %v; want %d, %v", tt.path, fid, ok, tt.fid, tt.ok)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Error(err)
 	}
+}
+
+func FuzzValueLogFile(f *testing.F) {
+	for _, s := range []string{"/d/000042.vlog", "/d/.vlog", "000001.vlog", "/d/1/2.vlog", "/d/99999999999.vlog"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, path []byte) {
+		fid, ok := valueLogFile(path)
+		if !ok {
+			return
+		}
+		name := path[bytes.LastIndexByte(path, '/')+1:]
+		digits := bytes.TrimSuffix(name, []byte(".vlog"))
+		if len(digits) == 0 || bytes.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+			t.Fatalf("%q read as file %d", path, fid)
+		}
+		if got := strconv.FormatUint(uint64(fid), 10); strings.TrimLeft(string(digits), "0") != strings.TrimLeft(got, "0") {
+			t.Fatalf("%q read as file %d", path, fid)
+		}
+	})
 }
 
 func TestParseMapsLine(t *testing.T) {
