@@ -67,6 +67,8 @@ echo "== creates at this size (32 clients, 10 s: intake analysis against the who
 "$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix create -c 32 -d 10s --preload 0
 echo "== reads (32 clients, 10 s)"
 "$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix read -c 32 -d 10s --preload 200
+echo "== reads of a random sample of 20,000 of all the petitions (32 clients, 10 s; the sample is drawn by paging through the whole list first)"
+"$BIN" bench --url "http://$ADDR" --user scalesup --pass scale-supervisor-pw --unit group/scale --mix read -c 32 -d 10s --preload 0 --existing 20000
 echo "RSS after load: $(grep -E 'VmRSS|RssAnon|RssFile' /proc/$PID/status | tr -s ' \n' ' ')"
 
 echo "== audit verification"
