@@ -341,12 +341,17 @@ func TestBlockSize(t *testing.T) {
 	if err := db.Close(); err != nil { // writes the memtable as a table
 		t.Fatal(err)
 	}
+	open := func(dir string) *Badger {
+		t.Helper()
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	// The same keys written through OpenBadger, in its blocks.
 	fresh := t.TempDir()
-	b, err := OpenBadger(BadgerOptions{Dir: fresh, EncryptionKey: key, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := open(fresh)
 	if err := b.Update(func(tx Tx) error {
 		for i := range n {
 			if err := tx.Set(fmt.Appendf(nil, "petition/%06d", i), value(i)); err != nil {
@@ -362,10 +367,7 @@ func TestBlockSize(t *testing.T) {
 	}
 	stats := func(dir string) TableStats {
 		t.Helper()
-		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := open(dir)
 		defer b.Close()
 		return b.TableStats()
 	}
@@ -378,20 +380,14 @@ func TestBlockSize(t *testing.T) {
 	}
 
 	// The old store takes new writes, and reads old tables and new.
-	b, err = OpenBadger(BadgerOptions{Dir: old, EncryptionKey: key, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b = open(old)
 	if err := b.Update(func(tx Tx) error { return tx.Set([]byte("petition/new"), []byte("new value")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err = OpenBadger(BadgerOptions{Dir: old, EncryptionKey: key, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b = open(old)
 	defer b.Close()
 	if st := b.TableStats(); st.Tables < 2 {
 		t.Errorf("%d tables, want the old one and a new one", st.Tables)
