@@ -115,7 +115,7 @@ type Vault struct {
 	tables func() store.TableStats
 	// releaseTables hands back the pages of the store's table files.
 	releaseTables func() int64
-	// releaseValueLog hands back the pages of its value-log files.
+	// releaseValueLog hands back the pages written to its value log.
 	releaseValueLog func() int64
 	// collectOffline reclaims the store's replaced values (CollectGarbage).
 	collectOffline func() (int, error)

@@ -304,7 +304,7 @@ func (t *benchTarget) sampleExisting(n int) (int, error) {
 	r := rand.New(rand.NewPCG(uint64(n), 7))
 	sample := make([]string, 0, min(n, 1<<16))
 	seen := 0
-	for cursor, pages := "", 0; ; pages++ {
+	for cursor := ""; ; {
 		path := "/petitions?limit=500"
 		if cursor != "" {
 			path += "&cursor=" + neturl.QueryEscape(cursor)

@@ -169,14 +169,14 @@ func isEmptyDir(dir string) bool {
 }
 
 // DefaultPageReleaseInterval is how often a server hands back the pages it
-// has written to its value log (vault.Vault.ReleaseValueLogPages). Under a load of list
-// pages at a million petitions they grew by about 10 MB a second and made
-// up a third of the resident memory after 30 s; every 5 s bounds them to
-// some 50 MB.
+// has written to its value log (vault.Vault.ReleaseValueLogPages). Under a
+// load of list pages at a million petitions they grew by about 10 MB a
+// second and made up a third of the resident memory after 30 s; every 5 s
+// bounds them to some 50 MB.
 const DefaultPageReleaseInterval = 5 * time.Second
 
-// runPageRelease hands back the value log's pages every interval until ctx
-// ends.
+// runPageRelease hands back the pages written to the value log every
+// interval until ctx ends.
 func runPageRelease(ctx context.Context, v *vault.Vault, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -135,9 +135,9 @@ const DefaultTableSize = 8 << 20
 // collector's headroom they cost about twice that in resident memory.
 // With 16 KiB blocks they are 23 MiB, and list pages, reads and creates
 // measured the same (see "The eighteenth session" in docs/PERFORMANCE.md).
-// A read that misses the block cache decrypts and decompresses a 16 KiB
-// 16 KiB instead of 4. Tables written earlier keep their
-// blocks until a compaction rewrites them.
+// A read that misses the block cache decrypts and decompresses 16 KiB
+// instead of 4. Tables written earlier keep their blocks until a
+// compaction rewrites them.
 const DefaultBlockSize = 16 << 10
 
 // DefaultMemTableSize is the size of each of badger's memtables (three of

@@ -31,15 +31,15 @@ func fileRSS(t *testing.T, dir, suffix string) int64 {
 		abs = real
 	}
 	var n int64
-	inTable := false
+	match := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
 		if _, _, path, ok := parseMapsLine(line); ok {
-			inTable = bytes.HasPrefix(path, []byte(abs+"/")) && bytes.HasSuffix(path, []byte(suffix))
+			match = bytes.HasPrefix(path, []byte(abs+"/")) && bytes.HasSuffix(path, []byte(suffix))
 			continue
 		}
-		if rest, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && inTable {
+		if rest, ok := bytes.CutPrefix(line, []byte("Rss:")); ok && match {
 			kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
 			if err != nil {
 				t.Fatalf("smaps line %q: %v", line, err)
