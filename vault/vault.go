@@ -115,8 +115,8 @@ type Vault struct {
 	tables func() store.TableStats
 	// releaseTables hands back the pages of the store's table files.
 	releaseTables func() int64
-	// releaseValueLog hands back the pages written to its value log.
-	releaseValueLog func() int64
+	// releaseWritten hands back the pages the store has written.
+	releaseWritten func() int64
 	// collectOffline reclaims the store's replaced values (CollectGarbage).
 	collectOffline func() (int, error)
 
@@ -305,9 +305,9 @@ func Open(dir string, opts Options) (*Vault, error) {
 		rules:      opts.Deadlines.withDefaults(),
 		tables:     bs.TableStats,
 
-		releaseTables:   bs.ReleaseTablePages,
-		releaseValueLog: bs.ReleaseValueLogPages,
-		collectOffline:  bs.CollectOffline,
+		releaseTables:  bs.ReleaseTablePages,
+		releaseWritten: bs.ReleaseWrittenPages,
+		collectOffline: bs.CollectOffline,
 	}
 	ks, err := keysetFor(id, old, k.Recovery)
 	if err != nil {
@@ -390,16 +390,17 @@ func (v *Vault) ReleaseMemory() int64 {
 	return n
 }
 
-// ReleaseValueLogPages hands back to the kernel the pages of the store's
-// value-log files written since the previous call, and returns the bytes
-// of the mappings advised (see store.Badger.ReleaseValueLogPages). badger
-// writes the value log through a memory map and keeps every file mapped,
-// so the pages each write touches (the audit entries of list pages, new
-// petitions' content) stay in the process's resident memory: about 10 MB
-// a second under a load of list pages. A server calls it every few
+// ReleaseWrittenPages hands back to the kernel the pages the store has
+// written to its value log and tables since the previous call, and returns
+// the bytes of the mappings advised (see store.Badger.ReleaseWrittenPages).
+// badger writes both through memory maps and keeps every file mapped, so
+// the pages each write touches stay in the process's resident memory: the
+// value log's (the audit entries of list pages, new petitions' content)
+// grew by about 10 MB a second under a load of list pages, and the tables
+// a compaction wrote by hundreds of MB. A server calls it every few
 // seconds. A page read again afterwards comes back from the disk; the
 // content read most is also in the vault's cache of sealed envelopes.
-func (v *Vault) ReleaseValueLogPages() int64 { return v.releaseValueLog() }
+func (v *Vault) ReleaseWrittenPages() int64 { return v.releaseWritten() }
 
 // CollectGarbage reclaims the disk space of replaced records, chiefly the
 // content envelopes a key rotation re-sealed, which the store's value log

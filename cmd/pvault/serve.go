@@ -27,7 +27,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Duration("log-flush-interval", DefaultLogFlushInterval, "how long info and debug log lines may wait to be written in one batch, 1ms to 10s (0: each at once; warnings and errors always at once)")
 	fs.Duration("sweep-interval", time.Minute, "how often the deadline sweeper runs (0 turns it off)")
-	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "how often the pages written to the store's value log since the last time are handed back to the kernel, bounding the server's resident memory (0: never)")
+	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "how often the pages the store has written to its value log and tables since the last time are handed back to the kernel, bounding the server's resident memory (0: never)")
 	fs.String("holidays", "", "holiday calendar file (YYYY-MM-DD per line; +YYYY-MM-DD for a make-up working day)")
 	fs.Bool("require-totp", false, "require a second factor (TOTP) for admins and supervisors")
 	fs.String("require-totp-roles", "", "comma-separated roles that must use a second factor (implies --require-totp)")
@@ -169,14 +169,14 @@ func isEmptyDir(dir string) bool {
 }
 
 // DefaultPageReleaseInterval is how often a server hands back the pages it
-// has written to its value log (vault.Vault.ReleaseValueLogPages). Under a
+// has written to its value log and tables (vault.Vault.ReleaseWrittenPages). Under a
 // load of list pages at a million petitions they grew by about 10 MB a
 // second and made up a third of the resident memory after 30 s; every 5 s
 // bounds them to some 50 MB.
 const DefaultPageReleaseInterval = 5 * time.Second
 
-// runPageRelease hands back the pages written to the value log every
-// interval until ctx ends.
+// runPageRelease hands back the pages the store has written every interval
+// until ctx ends.
 func runPageRelease(ctx context.Context, v *vault.Vault, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -185,7 +185,7 @@ func runPageRelease(ctx context.Context, v *vault.Vault, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			v.ReleaseValueLogPages()
+			v.ReleaseWrittenPages()
 		}
 	}
 }

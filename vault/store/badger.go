@@ -107,10 +107,11 @@ type Badger struct {
 	// syncFailed is set when badger reports a failed sync of its value
 	// log (see badgerLogger): from then on every write fails.
 	syncFailed *atomic.Bool
-	// releaseMu guards releaseFrom, the first value-log file that
-	// ReleaseValueLogPages releases.
-	releaseMu   sync.Mutex
-	releaseFrom uint32
+	// releaseMu guards the first value-log file and the first table that
+	// ReleaseWrittenPages releases.
+	releaseMu  sync.Mutex
+	vlogFrom   uint32
+	tablesFrom uint32
 }
 
 var _ Store = (*Badger)(nil)
@@ -176,6 +177,9 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		minFree = 2 * mt
 	}
 	b := &Badger{db: db, dir: opts.Dir, minFree: minFree, syncFailed: failed}
+	for _, t := range db.Tables() {
+		b.tablesFrom = max(b.tablesFrom, uint32(t.ID)+1) // tables written from now on
+	}
 	if !opts.StockTransactions {
 		b.vs = newVersions(db.MaxVersion())
 		b.vs.raiseDiscard(db.SetDiscardTs)
@@ -341,20 +345,31 @@ func (b *Badger) TableStats() TableStats {
 // nothing where the kernel cannot be asked (not Linux).
 func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 
-// ReleaseValueLogPages hands the kernel back the pages of the value-log
-// files written to since the previous call (all of them at the first):
-// the newest file, which badger writes through its memory map, and any
-// started since. It returns the bytes of the mappings advised. The pages
-// of older files are pages that reads brought in, and are left cached:
-// paging those out too every 5 s cost reads of random petitions at a
-// million a third of their throughput (see "The eighteenth session" in
-// docs/PERFORMANCE.md).
-func (b *Badger) ReleaseValueLogPages() int64 {
+// ReleaseWrittenPages hands the kernel back the pages the store has
+// written through its memory maps since the previous call, and returns the
+// bytes of the mappings advised:
+//   - the value-log files written to since then (all of them at the first
+//     call): the newest file, which badger appends to, and any started
+//     since;
+//   - the tables written since then (since the store opened, at the first
+//     call), by memtable flushes and compactions, each once. A table is
+//     written whole before badger reads it; one caught by a call while it
+//     is being written keeps the pages written after the call.
+//
+// The pages of older files are pages that reads brought in, and are left
+// cached: paging out every value-log mapping every 5 s cost reads of
+// random petitions at a million a third of their throughput (see "The
+// eighteenth session" in docs/PERFORMANCE.md).
+func (b *Badger) ReleaseWrittenPages() int64 {
 	b.releaseMu.Lock()
 	defer b.releaseMu.Unlock()
-	n, newest := pageOutValueLog(b.dir, b.releaseFrom)
-	b.releaseFrom = newest
-	return n
+	n, newest := pageOutFrom(b.dir, ".vlog", b.vlogFrom)
+	b.vlogFrom = newest
+	m, newest := pageOutFrom(b.dir, ".sst", b.tablesFrom)
+	if m > 0 || newest > b.tablesFrom {
+		b.tablesFrom = newest + 1
+	}
+	return n + m
 }
 
 // View implements Store. It reads the newest version every commit up to

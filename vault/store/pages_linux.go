@@ -27,14 +27,15 @@ func pageOutTables(dir string) int64 {
 	})
 }
 
-// pageOutValueLog asks the kernel to reclaim the pages of dir's value-log
-// files numbered from on that are mapped into this process. It returns the
-// bytes of the ranges advised and the highest file number among them (from
-// when there is none).
-func pageOutValueLog(dir string, from uint32) (int64, uint32) {
+// pageOutFrom asks the kernel to reclaim the pages of dir's files named
+// by their number and ext ("000042.vlog", "000042.sst"), numbered from on,
+// that are mapped into this process. It returns the bytes of the ranges
+// advised and the highest file number among them (from when there is
+// none).
+func pageOutFrom(dir, ext string, from uint32) (int64, uint32) {
 	newest := from
 	n := pageOut(dir, func(path []byte) bool {
-		fid, ok := valueLogFile(path)
+		fid, ok := numberedFile(path, ext)
 		if !ok || fid < from {
 			return false
 		}
@@ -44,9 +45,10 @@ func pageOutValueLog(dir string, from uint32) (int64, uint32) {
 	return n, newest
 }
 
-// valueLogFile is the number of the value-log file at path ("…/000042.vlog").
-func valueLogFile(path []byte) (uint32, bool) {
-	name, ok := bytes.CutSuffix(path[bytes.LastIndexByte(path, '/')+1:], []byte(".vlog"))
+// numberedFile is the number of the file at path named by its number and
+// ext ("…/000042.vlog" with ".vlog": 42).
+func numberedFile(path []byte, ext string) (uint32, bool) {
+	name, ok := bytes.CutSuffix(path[bytes.LastIndexByte(path, '/')+1:], []byte(ext))
 	if !ok || len(name) == 0 {
 		return 0, false
 	}

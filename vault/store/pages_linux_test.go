@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tableRSS is the resident bytes of dir's table files mapped into this
@@ -120,36 +121,38 @@ func testReleaseTablePages(t *testing.T, dir string) {
 	}
 }
 
-// TestReleaseValueLogPages: the pages that writes put into the value log's
-// map leave the process's resident set when released, the pages that reads
-// brought in from older value-log files stay, the tables' pages stay, and
-// every value still reads back.
-func TestReleaseValueLogPages(t *testing.T) {
+// TestReleaseWrittenPages: the pages that writes put into the value log's
+// map, and the tables written since the store opened, leave the process's
+// resident set when released; the pages that reads brought in from an older
+// value-log file and from the tables the store opened with stay; every
+// value still reads back.
+func TestReleaseWrittenPages(t *testing.T) {
 	dir := t.TempDir()
 	key := bytes.Repeat([]byte{9}, 32)
 	open := func() *Badger {
-		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true, ValueLogFileSize: 1 << 20})
+		b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: key, NoSync: true, ValueLogFileSize: 1 << 20, MemTableSize: 1 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	value := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%08d", i), DefaultValueThreshold/8+1) }
-	write := func(b *Badger, from, to int) {
+	long := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%08d", i), DefaultValueThreshold/8+1) }
+	short := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%08d", i), 64) }
+	write := func(b *Badger, prefix string, from, to int, value func(int) []byte) {
 		t.Helper()
 		for i := from; i < to; i++ { // one commit each, as requests write
-			if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "k/%08d", i), value(i)) }); err != nil {
+			if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "%s/%08d", prefix, i), value(i)) }); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	read := func(b *Badger, from, to, step int) {
+	read := func(b *Badger, prefix string, from, to, step int, value func(int) []byte) {
 		t.Helper()
 		err := b.View(func(r Reader) error {
 			for i := from; i < to; i += step {
-				v, err := r.Get(fmt.Appendf(nil, "k/%08d", i))
+				v, err := r.Get(fmt.Appendf(nil, "%s/%08d", prefix, i))
 				if err != nil || !bytes.Equal(v, value(i)) {
-					return fmt.Errorf("k/%08d: %d bytes, %v", i, len(v), err)
+					return fmt.Errorf("%s/%08d: %d bytes, %v", prefix, i, len(v), err)
 				}
 			}
 			return nil
@@ -158,26 +161,78 @@ func TestReleaseValueLogPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// tablesRSS is the resident bytes of each table, the tables the store
+	// opened with (old) or the others.
+	tablesRSS := func(b *Badger, old bool, atOpen map[uint64]bool) map[uint64]int64 {
+		m := map[uint64]int64{}
+		for _, ti := range b.db.Tables() {
+			if atOpen[ti.ID] == old {
+				m[ti.ID] = fileRSS(t, dir, fmt.Sprintf("/%06d.sst", ti.ID))
+			}
+		}
+		return m
+	}
+	sum := func(m map[uint64]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	// stayed reports whether every table of before that is still there
+	// (a compaction may have replaced some) has kept its pages (reads may
+	// have added some), and some were there to keep.
+	stayed := func(before, after map[uint64]int64) bool {
+		kept := int64(0)
+		for id, n := range before {
+			if a, ok := after[id]; ok {
+				if a < n {
+					return false
+				}
+				kept += n
+			}
+		}
+		return kept > 0
+	}
 	b := open()
-	write(b, 0, 2000)                 // some 3.7 MB: value-log files 1 to 4
-	if err := b.Close(); err != nil { // a table of pointers into the value log
+	write(b, "k", 0, 2000, long)      // some 3.7 MB: value-log files 1 to 4
+	if err := b.Close(); err != nil { // tables of pointers into the value log
 		t.Fatal(err)
 	}
 	b = open()
 	defer b.Close()
-	first := fmt.Sprintf("%06d.vlog", 1)
-	b.ReleaseValueLogPages() // the first call: every file
+	atOpen := map[uint64]bool{}
+	for _, ti := range b.db.Tables() {
+		atOpen[ti.ID] = true
+	}
+	first := fmt.Sprintf("/%06d.vlog", 1)
+	oldTables := tablesRSS(b, true, atOpen)
+	b.ReleaseWrittenPages() // the first call: every value-log file, no table
 	if n := fileRSS(t, dir, first); n != 0 {
 		t.Fatalf("%d bytes of %s resident after the first release", n, first)
 	}
-	read(b, 0, 400, 1) // brings the first file's pages back
-	write(b, 2000, 3000)
-	oldRead, vlog, tables := fileRSS(t, dir, first), fileRSS(t, dir, ".vlog"), tableRSS(t, dir)
-	if oldRead < 400*int64(DefaultValueThreshold) || vlog-oldRead < 1000*int64(DefaultValueThreshold) || tables == 0 {
-		t.Fatalf("resident before release: %s %d bytes, value log %d, tables %d: nothing to test", first, oldRead, vlog, tables)
+	if after := tablesRSS(b, true, atOpen); !stayed(oldTables, after) {
+		t.Fatalf("pages of the tables opened with: %v before the first release, %v after", oldTables, after)
 	}
-	if adv := b.ReleaseValueLogPages(); adv < vlog-oldRead {
-		t.Errorf("advised %d bytes of mappings, fewer than the %d written", adv, vlog-oldRead)
+
+	read(b, "k", 0, 400, 1, long) // brings the first file's pages back
+	write(b, "k", 2000, 3000, long)
+	write(b, "s", 0, 4000, short) // 2 MB into 1 MiB memtables: new tables
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if len(tablesRSS(b, false, atOpen)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no table written within 30 s")
+		}
+	}
+	oldRead, vlog := fileRSS(t, dir, first), fileRSS(t, dir, ".vlog")
+	oldTables = tablesRSS(b, true, atOpen)
+	newTables := tablesRSS(b, false, atOpen)
+	if oldRead < 400*int64(DefaultValueThreshold) || vlog-oldRead < 1000*int64(DefaultValueThreshold) || sum(newTables) == 0 {
+		t.Fatalf("resident before release: %s %d bytes, value log %d, new tables %v: nothing to test", first, oldRead, vlog, newTables)
+	}
+	if adv := b.ReleaseWrittenPages(); adv < vlog-oldRead+sum(newTables) {
+		t.Errorf("advised %d bytes of mappings, fewer than the %d written", adv, vlog-oldRead+sum(newTables))
 	}
 	if after := fileRSS(t, dir, first); after != oldRead {
 		t.Errorf("pages read from %s: %d resident before the release, %d after", first, oldRead, after)
@@ -185,13 +240,23 @@ func TestReleaseValueLogPages(t *testing.T) {
 	if after := fileRSS(t, dir, ".vlog"); after-oldRead > (vlog-oldRead)/4 {
 		t.Errorf("written value-log pages resident: %d before release, %d after", vlog-oldRead, after-oldRead)
 	}
-	if after := tableRSS(t, dir); after != tables {
-		t.Errorf("table pages resident: %d before, %d after releasing the value log's", tables, after)
+	// The new tables measured before (a flush may have written more since).
+	after := tablesRSS(b, false, atOpen)
+	var left int64
+	for id := range newTables {
+		left += after[id]
 	}
-	read(b, 0, 3000, 7)
+	if left > sum(newTables)/4 {
+		t.Errorf("pages of the tables written since the store opened: %v before release, %v after", newTables, after)
+	}
+	if after := tablesRSS(b, true, atOpen); !stayed(oldTables, after) {
+		t.Errorf("pages of the tables opened with: %v before the release, %v after", oldTables, after)
+	}
+	read(b, "k", 0, 3000, 7, long)
+	read(b, "s", 0, 4000, 13, short)
 }
 
-func TestValueLogFile(t *testing.T) {
+func TestNumberedFile(t *testing.T) {
 	for _, tt := range []struct {
 		path string
 		fid  uint32
@@ -203,22 +268,22 @@ func TestValueLogFile(t *testing.T) {
 		{"/a/4294967296.vlog", 0, false},
 		{"/a/.vlog", 0, false},
 		{"/a/+1.vlog", 0, false},
-		{"/a/000042.sst", 0, false},
+		{"/a/000042.sst", 0, false}, // not ".vlog"
 		{"/a/000042.vlog.bak", 0, false},
 		{"/a/x1.vlog", 0, false},
 	} {
-		if fid, ok := valueLogFile([]byte(tt.path)); fid != tt.fid || ok != tt.ok {
-			t.Errorf("valueLogFile(%q) = %d, %v; want %d, %v", tt.path, fid, ok, tt.fid, tt.ok)
+		if fid, ok := numberedFile([]byte(tt.path), ".vlog"); fid != tt.fid || ok != tt.ok {
+			t.Errorf("numberedFile(%q, .vlog) = %d, %v; want %d, %v", tt.path, fid, ok, tt.fid, tt.ok)
 		}
 	}
 }
 
-func FuzzValueLogFile(f *testing.F) {
+func FuzzNumberedFile(f *testing.F) {
 	for _, s := range []string{"/d/000042.vlog", "/d/.vlog", "000001.vlog", "/d/1/2.vlog", "/d/99999999999.vlog"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, path []byte) {
-		fid, ok := valueLogFile(path)
+		fid, ok := numberedFile(path, ".vlog")
 		if !ok {
 			return
 		}
