@@ -107,11 +107,13 @@ type Badger struct {
 	// syncFailed is set when badger reports a failed sync of its value
 	// log (see badgerLogger): from then on every write fails.
 	syncFailed *atomic.Bool
-	// releaseMu guards the first value-log file and the first table that
-	// ReleaseWrittenPages releases.
+	// releaseMu guards what ReleaseWrittenPages releases next: the
+	// value-log files from vlogFrom on, and the tables written since the
+	// store opened (from tablesFrom on) but not yet released (released).
 	releaseMu  sync.Mutex
 	vlogFrom   uint32
 	tablesFrom uint32
+	released   map[uint32]bool
 }
 
 var _ Store = (*Badger)(nil)
@@ -351,10 +353,10 @@ func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 //   - the value-log files written to since then (all of them at the first
 //     call): the newest file, which badger appends to, and any started
 //     since;
-//   - the tables written since then (since the store opened, at the first
-//     call), by memtable flushes and compactions, each once. A table is
-//     written whole before badger reads it; one caught by a call while it
-//     is being written keeps the pages written after the call.
+//   - the tables written since the store opened (by memtable flushes and
+//     compactions) and not released before: each once. A table is written
+//     whole before badger reads it; one caught by a call while it is being
+//     written keeps the pages written after the call.
 //
 // The pages of older files are pages that reads brought in, and are left
 // cached: paging out every value-log mapping every 5 s cost reads of
@@ -365,10 +367,8 @@ func (b *Badger) ReleaseWrittenPages() int64 {
 	defer b.releaseMu.Unlock()
 	n, newest := pageOutFrom(b.dir, ".vlog", b.vlogFrom)
 	b.vlogFrom = newest
-	m, newest := pageOutFrom(b.dir, ".sst", b.tablesFrom)
-	if m > 0 || newest > b.tablesFrom {
-		b.tablesFrom = newest + 1
-	}
+	m, mapped := pageOutNewTables(b.dir, b.tablesFrom, b.released)
+	b.released = mapped
 	return n + m
 }
 

@@ -45,6 +45,23 @@ func pageOutFrom(dir, ext string, from uint32) (int64, uint32) {
 	return n, newest
 }
 
+// pageOutNewTables asks the kernel to reclaim the pages of dir's tables
+// numbered from on that are mapped into this process and not in done. It
+// returns the bytes of the ranges advised and the numbers of the tables
+// numbered from on that are mapped now (the next call's done).
+func pageOutNewTables(dir string, from uint32, done map[uint32]bool) (int64, map[uint32]bool) {
+	mapped := make(map[uint32]bool, len(done)+4)
+	n := pageOut(dir, func(path []byte) bool {
+		fid, ok := numberedFile(path, ".sst")
+		if !ok || fid < from {
+			return false
+		}
+		mapped[fid] = true
+		return !done[fid]
+	})
+	return n, mapped
+}
+
 // numberedFile is the number of the file at path named by its number and
 // ext ("…/000042.vlog" with ".vlog": 42).
 func numberedFile(path []byte, ext string) (uint32, bool) {
