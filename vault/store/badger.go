@@ -365,11 +365,9 @@ func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 func (b *Badger) ReleaseWrittenPages() int64 {
 	b.releaseMu.Lock()
 	defer b.releaseMu.Unlock()
-	n, newest := pageOutFrom(b.dir, ".vlog", b.vlogFrom)
-	b.vlogFrom = newest
-	m, mapped := pageOutNewTables(b.dir, b.tablesFrom, b.released)
-	b.released = mapped
-	return n + m
+	n, newest, mapped := pageOutWritten(b.dir, b.vlogFrom, b.tablesFrom, b.released)
+	b.vlogFrom, b.released = newest, mapped
+	return n
 }
 
 // View implements Store. It reads the newest version every commit up to

@@ -27,39 +27,27 @@ func pageOutTables(dir string) int64 {
 	})
 }
 
-// pageOutFrom asks the kernel to reclaim the pages of dir's files named
-// by their number and ext ("000042.vlog", "000042.sst"), numbered from on,
-// that are mapped into this process. It returns the bytes of the ranges
-// advised and the highest file number among them (from when there is
-// none).
-func pageOutFrom(dir, ext string, from uint32) (int64, uint32) {
-	newest := from
-	n := pageOut(dir, func(path []byte) bool {
-		fid, ok := numberedFile(path, ext)
-		if !ok || fid < from {
-			return false
-		}
-		newest = max(newest, fid)
-		return true
-	})
-	return n, newest
-}
-
-// pageOutNewTables asks the kernel to reclaim the pages of dir's tables
-// numbered from on that are mapped into this process and not in done. It
-// returns the bytes of the ranges advised and the numbers of the tables
-// numbered from on that are mapped now (the next call's done).
-func pageOutNewTables(dir string, from uint32, done map[uint32]bool) (int64, map[uint32]bool) {
+// pageOutWritten asks the kernel, in one pass over the maps, to reclaim
+// the pages mapped into this process of dir's value-log files numbered
+// vlogFrom on, and of its tables numbered tablesFrom on that are not in
+// done. It returns the bytes of the ranges advised, the highest value-log
+// file number among them (vlogFrom when there is none), and the numbers of
+// the tables from tablesFrom on that are mapped now (the next call's done).
+func pageOutWritten(dir string, vlogFrom, tablesFrom uint32, done map[uint32]bool) (int64, uint32, map[uint32]bool) {
+	newest := vlogFrom
 	mapped := make(map[uint32]bool, len(done)+4)
 	n := pageOut(dir, func(path []byte) bool {
-		fid, ok := numberedFile(path, ".sst")
-		if !ok || fid < from {
-			return false
+		if fid, ok := numberedFile(path, ".vlog"); ok && fid >= vlogFrom {
+			newest = max(newest, fid)
+			return true
 		}
-		mapped[fid] = true
-		return !done[fid]
+		if fid, ok := numberedFile(path, ".sst"); ok && fid >= tablesFrom {
+			mapped[fid] = true
+			return !done[fid]
+		}
+		return false
 	})
-	return n, mapped
+	return n, newest, mapped
 }
 
 // numberedFile is the number of the file at path named by its number and
