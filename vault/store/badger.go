@@ -107,13 +107,20 @@ type Badger struct {
 	// syncFailed is set when badger reports a failed sync of its value
 	// log (see badgerLogger): from then on every write fails.
 	syncFailed *atomic.Bool
-	// releaseMu guards what ReleaseWrittenPages releases next: the
-	// value-log files from vlogFrom on, and the tables written since the
-	// store opened (from tablesFrom on) but not yet released (released).
+	// releaseMu guards what ReleasePages releases next: the value-log
+	// files from vlogFrom on, and the tables written since the store
+	// opened (from tablesFrom on) but not yet released (released).
 	releaseMu  sync.Mutex
 	vlogFrom   uint32
 	tablesFrom uint32
 	released   map[uint32]bool
+	// closeMu keeps Close from running during a release: badger unmaps
+	// every table when it closes, whatever references they have left.
+	closeMu sync.RWMutex
+	closed  bool
+	// gcMu is held by a collection of the value log, which deletes files,
+	// and by a release of pages that advises value-log mappings.
+	gcMu sync.Mutex
 }
 
 var _ Store = (*Badger)(nil)
@@ -347,9 +354,17 @@ func (b *Badger) TableStats() TableStats {
 // nothing where the kernel cannot be asked (not Linux).
 func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 
-// ReleaseWrittenPages hands the kernel back the pages the store has
-// written through its memory maps since the previous call, and returns the
-// bytes of the mappings advised:
+// Released is what a call of ReleasePages advised: the bytes of the
+// mappings whose pages were written and of those whose pages were read.
+type Released struct {
+	Written int64
+	Read    int64
+}
+
+// ReleasePages hands the kernel back the pages of the store's files that
+// are mapped into this process, in two ways.
+//
+// The pages written since the previous call are reclaimed (MADV_PAGEOUT):
 //   - the value-log files written to since then (all of them at the first
 //     call): the newest file, which badger appends to, and any started
 //     since;
@@ -358,16 +373,71 @@ func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 //     whole before badger reads it; one caught by a call while it is being
 //     written keeps the pages written after the call.
 //
-// The pages of older files are pages that reads brought in, and are left
-// cached: paging out every value-log mapping every 5 s cost reads of
-// random petitions at a million a third of their throughput (see "The
-// eighteenth session" in docs/PERFORMANCE.md).
-func (b *Badger) ReleaseWrittenPages() int64 {
+// The pages reads brought into the tables and into older value-log files
+// are taken out of the process and left in the page cache
+// (MADV_DONTNEED): the next read maps them again without going to the
+// disk. badger reads through its memory maps, so every page a read touches
+// stays in the process's resident memory: under creates at a million
+// petitions, whose duplicate lookups read buckets all over the index,
+// 1.3–1.4 GB of tables; after a walk through every page of the list, 5 GB
+// of value log. Reclaiming those pages instead (MADV_PAGEOUT) cost creates
+// at a million most of their throughput and reads of random petitions a
+// third of theirs (see "The seventeenth session" and "The eighteenth
+// session" in docs/PERFORMANCE.md). Only mappings that cannot go during
+// the call are advised: the tables the store holds a reference to for it
+// (see pinTables), and the value-log files older than the newest at the
+// previous call, which badger has finished writing and which only a
+// collection (CollectOffline, which holds gcMu) deletes.
+func (b *Badger) ReleasePages() Released {
+	b.closeMu.RLock()
+	defer b.closeMu.RUnlock()
+	if b.closed {
+		return Released{}
+	}
 	b.releaseMu.Lock()
 	defer b.releaseMu.Unlock()
-	n, newest, mapped := pageOutWritten(b.dir, b.vlogFrom, b.tablesFrom, b.released)
+	oldLogs := b.gcMu.TryLock()
+	if oldLogs {
+		defer b.gcMu.Unlock()
+	}
+	pinned, unpin := b.pinTables()
+	defer unpin()
+	written, read, newest, mapped := releasePages(b.dir, b.vlogFrom, b.tablesFrom, b.released, pinned, oldLogs)
 	b.vlogFrom, b.released = newest, mapped
-	return n
+	return Released{written, read}
+}
+
+// pinTables holds a reference to the tables of the store's levels until
+// unpin is called, and returns the numbers of those it holds for certain.
+// An iterator takes a reference to every table of every level as it is
+// created (level by level, under each level's lock), and badger unmaps a
+// table only when its last reference goes. A table listed both before and
+// after the iterator was created stayed in its level in between (badger
+// never moves a table between levels, it writes new ones, and never reuses
+// a table's number), so the iterator holds it. The caller
+// holds closeMu.
+func (b *Badger) pinTables() (map[uint32]bool, func()) {
+	before := make(map[uint32]bool)
+	for _, t := range b.db.Tables() {
+		before[uint32(t.ID)] = true
+	}
+	var txn *badger.Txn
+	if b.vs != nil {
+		txn = b.db.NewTransactionAt(0, false)
+	} else {
+		txn = b.db.NewTransaction(false)
+	}
+	it := txn.NewIterator(badger.IteratorOptions{})
+	pinned := make(map[uint32]bool, len(before))
+	for _, t := range b.db.Tables() {
+		if before[uint32(t.ID)] {
+			pinned[uint32(t.ID)] = true
+		}
+	}
+	return pinned, func() {
+		it.Close()
+		txn.Discard()
+	}
 }
 
 // View implements Store. It reads the newest version every commit up to
@@ -478,7 +548,12 @@ func (b *Badger) Size() int64 {
 }
 
 // Close implements Store.
-func (b *Badger) Close() error { return translate(b.db.Close()) }
+func (b *Badger) Close() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	b.closed = true
+	return translate(b.db.Close())
+}
 
 // Backup writes a consistent snapshot of the store to w (badger's backup
 // format) and returns the version it covers.
@@ -508,6 +583,8 @@ func (b *Badger) Backup(w interface{ Write([]byte) (int, error) }) (uint64, erro
 // finding the key and reading the value gets an empty value and no error,
 // so a live store never collects its value log.
 func (b *Badger) CollectOffline() (int, error) {
+	b.gcMu.Lock()
+	defer b.gcMu.Unlock()
 	// Flattening rewrites the tree, and each collection copies up to half
 	// a value-log file into a new one through a memory map.
 	lsm, _ := b.db.Size()

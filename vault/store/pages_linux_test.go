@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // tableRSS is the resident bytes of dir's table files mapped into this
@@ -121,13 +123,55 @@ func testReleaseTablePages(t *testing.T, dir string) {
 	}
 }
 
-// TestReleaseWrittenPages: the pages that writes put into the value log's
-// map, and the tables written since the store opened, leave the process's
+// cachedBytes is the bytes of dir's files named *suffix that are in the
+// page cache, whether or not they are mapped into this process (mincore on
+// a mapping of its own).
+func cachedBytes(t *testing.T, dir, suffix string) int64 {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, path := range paths {
+		if !strings.HasSuffix(path, suffix) {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue // removed by a compaction since the glob
+		}
+		fi, err := f.Stat()
+		if err != nil || fi.Size() == 0 {
+			f.Close()
+			continue
+		}
+		m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := os.Getpagesize()
+		vec := make([]byte, (len(m)+page-1)/page)
+		_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0])))
+		syscall.Munmap(m)
+		if errno != 0 {
+			t.Fatal(errno)
+		}
+		for _, v := range vec {
+			n += int64(v&1) * int64(page)
+		}
+	}
+	return n
+}
+
+// TestReleasePages: the pages that writes put into the value log's map,
+// and the tables written since the store opened, leave the process's
 // resident set when released, each table once; the pages that reads
-// brought in from an older value-log file, from the tables the store
-// opened with and into a table released before stay; every value still
-// reads back.
-func TestReleaseWrittenPages(t *testing.T) {
+// brought into the tables and an older value-log file leave it too but
+// stay in the page cache, except the value log's during a collection;
+// every value still reads back.
+func TestReleasePages(t *testing.T) {
 	dir := t.TempDir()
 	key := bytes.Repeat([]byte{9}, 32)
 	open := func() *Badger {
@@ -179,21 +223,6 @@ func TestReleaseWrittenPages(t *testing.T) {
 		}
 		return n
 	}
-	// stayed reports whether every table of before that is still there
-	// (a compaction may have replaced some) has kept its pages (reads may
-	// have added some), and some were there to keep.
-	stayed := func(before, after map[uint64]int64) bool {
-		kept := int64(0)
-		for id, n := range before {
-			if a, ok := after[id]; ok {
-				if a < n {
-					return false
-				}
-				kept += n
-			}
-		}
-		return kept > 0
-	}
 	b := open()
 	write(b, "k", 0, 2000, long)      // some 3.7 MB: value-log files 1 to 4
 	if err := b.Close(); err != nil { // tables of pointers into the value log
@@ -206,13 +235,23 @@ func TestReleaseWrittenPages(t *testing.T) {
 		atOpen[ti.ID] = true
 	}
 	first := fmt.Sprintf("/%06d.vlog", 1)
-	oldTables := tablesRSS(b, true, atOpen)
-	b.ReleaseWrittenPages() // the first call: every value-log file, no table
+	read(b, "k", 0, 2000, 1, long) // pages of every table opened with
+	oldTables := sum(tablesRSS(b, true, atOpen))
+	if oldTables == 0 {
+		t.Fatal("no page of the tables opened with resident: nothing to test")
+	}
+	rel := b.ReleasePages() // the first call: every value-log file
 	if n := fileRSS(t, dir, first); n != 0 {
 		t.Fatalf("%d bytes of %s resident after the first release", n, first)
 	}
-	if after := tablesRSS(b, true, atOpen); !stayed(oldTables, after) {
-		t.Fatalf("pages of the tables opened with: %v before the first release, %v after", oldTables, after)
+	if n := sum(tablesRSS(b, true, atOpen)); n != 0 {
+		t.Fatalf("%d of the %d resident bytes of the tables opened with left after the first release", n, oldTables)
+	}
+	if n := cachedBytes(t, dir, ".sst"); n < oldTables {
+		t.Fatalf("%d bytes of tables cached after the first release, fewer than the %d read", n, oldTables)
+	}
+	if rel.Read < oldTables || rel.Written == 0 {
+		t.Fatalf("released %+v, %d bytes of tables read", rel, oldTables)
 	}
 
 	read(b, "k", 0, 400, 1, long) // brings the first file's pages back
@@ -227,16 +266,19 @@ func TestReleaseWrittenPages(t *testing.T) {
 		}
 	}
 	oldRead, vlog := fileRSS(t, dir, first), fileRSS(t, dir, ".vlog")
-	oldTables = tablesRSS(b, true, atOpen)
+	oldTables = sum(tablesRSS(b, true, atOpen))
 	newTables := tablesRSS(b, false, atOpen)
 	if oldRead < 400*int64(DefaultValueThreshold) || vlog-oldRead < 1000*int64(DefaultValueThreshold) || sum(newTables) == 0 {
 		t.Fatalf("resident before release: %s %d bytes, value log %d, new tables %v: nothing to test", first, oldRead, vlog, newTables)
 	}
-	if adv := b.ReleaseWrittenPages(); adv < vlog-oldRead+sum(newTables) {
-		t.Errorf("advised %d bytes of mappings, fewer than the %d written", adv, vlog-oldRead+sum(newTables))
+	if rel := b.ReleasePages(); rel.Written < vlog-oldRead+sum(newTables) {
+		t.Errorf("advised %d bytes of mappings written, fewer than the %d written", rel.Written, vlog-oldRead+sum(newTables))
 	}
-	if after := fileRSS(t, dir, first); after != oldRead {
+	if after := fileRSS(t, dir, first); after != 0 {
 		t.Errorf("pages read from %s: %d resident before the release, %d after", first, oldRead, after)
+	}
+	if n := cachedBytes(t, dir, first); n < oldRead {
+		t.Errorf("pages read from %s: %d resident before the release, %d cached after", first, oldRead, n)
 	}
 	if after := fileRSS(t, dir, ".vlog"); after-oldRead > (vlog-oldRead)/4 {
 		t.Errorf("written value-log pages resident: %d before release, %d after", vlog-oldRead, after-oldRead)
@@ -250,23 +292,106 @@ func TestReleaseWrittenPages(t *testing.T) {
 	if left > sum(newTables)/4 {
 		t.Errorf("pages of the tables written since the store opened: %v before release, %v after", newTables, after)
 	}
-	if after := tablesRSS(b, true, atOpen); !stayed(oldTables, after) {
-		t.Errorf("pages of the tables opened with: %v before the release, %v after", oldTables, after)
+	if n := sum(tablesRSS(b, true, atOpen)); n != 0 {
+		t.Errorf("pages of the tables opened with: %d resident before the release, %d after", oldTables, n)
 	}
-	// Each table once: the pages that reads bring back into a released
-	// table stay through the next release.
+	// Each table paged out once: the pages that reads bring back into a
+	// released table leave the process at the next release, but stay
+	// cached.
 	read(b, "s", 0, 4000, 1, short)
-	back := map[uint64]int64{}
+	back := int64(0)
 	for id, n := range tablesRSS(b, false, atOpen) {
 		if _, ok := newTables[id]; ok {
-			back[id] = n
+			back += n
 		}
 	}
-	b.ReleaseWrittenPages()
-	if after := tablesRSS(b, false, atOpen); !stayed(back, after) {
-		t.Errorf("pages read back into the released tables: %v before the next release, %v after", back, after)
+	cached := cachedBytes(t, dir, ".sst")
+	if back == 0 {
+		t.Fatal("no page read back into the released tables: nothing to test")
+	}
+	b.ReleasePages()
+	if n := sum(tablesRSS(b, false, atOpen)); n != 0 {
+		t.Errorf("%d bytes of tables resident after the release", n)
+	}
+	if n := cachedBytes(t, dir, ".sst"); n < cached-cached/8 {
+		t.Errorf("tables cached: %d bytes before the release, %d after", cached, n)
 	}
 	read(b, "k", 0, 3000, 7, long)
+	read(b, "s", 0, 4000, 3, short)
+
+	// While a collection of the value log runs, which deletes files, the
+	// pages read from older files stay.
+	read(b, "k", 0, 400, 1, long)
+	oldRead = fileRSS(t, dir, first)
+	if oldRead == 0 {
+		t.Fatalf("no page of %s read back: nothing to test", first)
+	}
+	b.gcMu.Lock()
+	b.ReleasePages()
+	b.gcMu.Unlock()
+	if n := fileRSS(t, dir, first); n != oldRead {
+		t.Errorf("pages read from %s during a collection: %d resident before the release, %d after", first, oldRead, n)
+	}
+}
+
+// TestPinTables: a table the store holds for a release stays on disk (and
+// so mapped) after the store drops it, and goes once it is let go; a
+// release after Close does nothing.
+func TestPinTables(t *testing.T) {
+	dir := t.TempDir()
+	b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: bytes.Repeat([]byte{3}, 32), NoSync: true, MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6000 {
+		if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "k/%08d", i), bytes.Repeat([]byte{byte(i)}, 300)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(b.db.Tables()) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than two tables within 30 s")
+		}
+	}
+	b.releaseMu.Lock()
+	pinned, unpin := b.pinTables()
+	b.releaseMu.Unlock()
+	if len(pinned) != len(b.db.Tables()) {
+		t.Fatalf("pinned %v of %d tables", pinned, len(b.db.Tables()))
+	}
+	if err := b.db.DropPrefix([]byte("k/")); err != nil { // drops every table
+		t.Fatal(err)
+	}
+	replaced := len(pinned)
+	for _, ti := range b.db.Tables() {
+		if pinned[uint32(ti.ID)] {
+			replaced--
+		}
+	}
+	if replaced == 0 {
+		t.Fatal("no table replaced: nothing to test")
+	}
+	gone := func() (n int) {
+		for fid := range pinned {
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%06d.sst", fid))); err != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := gone(); n != 0 {
+		t.Fatalf("%d of the %d pinned tables removed while pinned", n, len(pinned))
+	}
+	unpin()
+	if n := gone(); n == 0 {
+		t.Fatal("no replaced table removed once let go")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rel := b.ReleasePages(); rel != (Released{}) {
+		t.Fatalf("release after close: %+v", rel)
+	}
 }
 
 func TestNumberedFile(t *testing.T) {
