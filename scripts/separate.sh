@@ -9,6 +9,8 @@
 # of the run, over the requests served meanwhile (Linux only). The load tool
 # takes CPU from the servers on the same machine; the ratio of the servers'
 # CPU a request is what a generator that cost nothing would leave.
+# SERVE_FLAGS adds flags to pvault's serve command, e.g.
+#   SERVE_FLAGS="--page-release-interval 1s" scripts/separate.sh mixed 2
 # Not part of CI: about a minute a round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,8 @@ load() {
 
 for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/data"
-  "$BIN" serve --dev --data "$WORK/data" --addr "$ADDR" --sweep-interval 0 >"$WORK/serve.log" 2>&1 &
+  # shellcheck disable=SC2086 # SERVE_FLAGS is split into flags
+  "$BIN" serve --dev --data "$WORK/data" --addr "$ADDR" --sweep-interval 0 ${SERVE_FLAGS:-} >"$WORK/serve.log" 2>&1 &
   PID=$!
   until curl -fs "http://$ADDR/readyz" >/dev/null 2>&1; do kill -0 $PID; sleep 0.05; done
   pw=$(awk '/password:/ {print $2}' "$WORK/serve.log")

@@ -28,9 +28,8 @@ type Config struct {
 	// errors are written at once either way.
 	LogFlushInterval *Duration `toml:"log_flush_interval"`
 	SweepInterval    *Duration `toml:"sweep_interval"`
-	// PageReleaseInterval is how often the pages the store has written to
-	// its value log and tables since the last time are handed back to the
-	// kernel (default 5s; 0 never).
+	// PageReleaseInterval is how often the pages of the store's mapped
+	// files are handed back to the kernel (default 1s; 0 never).
 	PageReleaseInterval *Duration `toml:"page_release_interval"`
 	Holidays            string    `toml:"holidays"`
 	RequireTOTP         bool      `toml:"require_totp"`

@@ -222,7 +222,7 @@ func TestConfigSweepIntervalZero(t *testing.T) {
 	}
 }
 
-// TestConfigPageReleaseInterval: 5 s by default, from the file, the flag
+// TestConfigPageReleaseInterval: 1 s by default, from the file, the flag
 // over the file, 0 for never, and no negative interval.
 func TestConfigPageReleaseInterval(t *testing.T) {
 	none := func(string) string { return "" }
@@ -231,7 +231,7 @@ func TestConfigPageReleaseInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.apply(opServeFlags(t), none)
-	if c.PageReleaseInterval.Duration != 5*time.Second || c.check() != nil {
+	if c.PageReleaseInterval.Duration != time.Second || c.check() != nil {
 		t.Errorf("default: %v, %v", c.PageReleaseInterval.Duration, c.check())
 	}
 	c, err = loadConfig(opConfigFile(t, "page_release_interval = \"30s\"\n"))
