@@ -459,3 +459,86 @@ func TestParseMapsLine(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasePagesDuringCompactions: releases every millisecond while
+// writes fill memtables, flushes write tables and compactions replace
+// them (and unmap the ones they replace) change nothing a read sees.
+func TestReleasePagesDuringCompactions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 16 MB")
+	}
+	dir := t.TempDir()
+	b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: bytes.Repeat([]byte{5}, 32), NoSync: true, MemTableSize: 1 << 20, TableSize: 1 << 20, ValueLogFileSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	value := func(i int) []byte {
+		n := 200
+		if i%3 == 0 {
+			n = DefaultValueThreshold + 100 // into the value log
+		}
+		return bytes.Repeat(fmt.Appendf(nil, "%07d,", i), n/8)
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			b.ReleasePages()
+			n++
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	const keys, rounds = 12000, 4
+	for round := range rounds { // each round after the first replaces every key
+		for i := range keys {
+			if err := b.Update(func(tx Tx) error { return tx.Set(fmt.Appendf(nil, "k/%08d", i), value(i+round)) }); err != nil {
+				t.Fatal(err)
+			}
+			if i%1000 == 0 {
+				if err := b.View(func(r Reader) error {
+					for j := 0; j < i; j += 97 {
+						if v, err := r.Get(fmt.Appendf(nil, "k/%08d", j)); err != nil || !bytes.Equal(v, value(j+round)) && !bytes.Equal(v, value(j+round-1)) {
+							return fmt.Errorf("k/%08d: %q, %v", j, v, err)
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	close(stop)
+	if n := <-done; n < 10 {
+		t.Fatalf("%d releases: nothing tested", n)
+	}
+	// Tables are numbered in order: a compaction has replaced some when
+	// the highest number exceeds the count.
+	highest := uint64(0)
+	for _, ti := range b.db.Tables() {
+		highest = max(highest, ti.ID)
+	}
+	if highest <= uint64(len(b.db.Tables())) {
+		t.Fatalf("%d tables, the highest %d: none replaced, nothing tested", len(b.db.Tables()), highest)
+	}
+	t.Logf("%d tables, the highest %d", len(b.db.Tables()), highest)
+	err = b.View(func(r Reader) error {
+		for i := range keys {
+			if v, err := r.Get(fmt.Appendf(nil, "k/%08d", i)); err != nil || !bytes.Equal(v, value(i+rounds-1)) {
+				return fmt.Errorf("k/%08d: %d bytes, %v", i, len(v), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
