@@ -338,8 +338,13 @@ func TestReleasePages(t *testing.T) {
 // so mapped) after the store drops it, and goes once it is let go; a
 // release after Close does nothing.
 func TestPinTables(t *testing.T) {
+	t.Run("managed", func(t *testing.T) { testPinTables(t, false) })
+	t.Run("stock transactions", func(t *testing.T) { testPinTables(t, true) })
+}
+
+func testPinTables(t *testing.T, stock bool) {
 	dir := t.TempDir()
-	b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: bytes.Repeat([]byte{3}, 32), NoSync: true, MemTableSize: 1 << 20})
+	b, err := OpenBadger(BadgerOptions{Dir: dir, EncryptionKey: bytes.Repeat([]byte{3}, 32), NoSync: true, MemTableSize: 1 << 20, StockTransactions: stock})
 	if err != nil {
 		t.Fatal(err)
 	}
