@@ -193,9 +193,10 @@ func runPageRelease(ctx context.Context, v *vault.Vault, every time.Duration, lo
 		case <-t.C:
 			start := time.Now()
 			rel := v.ReleasePages()
-			logger.Debug("pages released", "written_maps_mib", rel.Written>>20, "read_maps_mib", rel.Read>>20, "took", time.Since(start))
-			if idle.check(time.Now()) {
-				logger.Debug("idle heap released", "took", time.Since(start))
+			now := time.Now()
+			logger.Debug("pages released", "written_maps_mib", rel.Written>>20, "read_maps_mib", rel.Read>>20, "took", now.Sub(start))
+			if idle.check(now) {
+				logger.Debug("idle heap released", "took", time.Since(now))
 			}
 		}
 	}

@@ -292,26 +292,30 @@ func TestReleasePages(t *testing.T) {
 	if left > sum(newTables)/4 {
 		t.Errorf("pages of the tables written since the store opened: %v before release, %v after", newTables, after)
 	}
-	if n := sum(tablesRSS(b, true, atOpen)); n != 0 {
+	// A compaction may read some of them again meanwhile.
+	if n := sum(tablesRSS(b, true, atOpen)); n > oldTables/4 {
 		t.Errorf("pages of the tables opened with: %d resident before the release, %d after", oldTables, n)
 	}
 	// Each table paged out once: the pages that reads bring back into a
 	// released table leave the process at the next release, but stay
 	// cached.
 	read(b, "s", 0, 4000, 1, short)
-	back := int64(0)
-	for id, n := range tablesRSS(b, false, atOpen) {
-		if _, ok := newTables[id]; ok {
-			back += n
+	inReleased := func() (n int64) {
+		for id, r := range tablesRSS(b, false, atOpen) {
+			if _, ok := newTables[id]; ok {
+				n += r
+			}
 		}
+		return n
 	}
+	back := inReleased()
 	cached := cachedBytes(t, dir, ".sst")
 	if back == 0 {
 		t.Fatal("no page read back into the released tables: nothing to test")
 	}
 	b.ReleasePages()
-	if n := sum(tablesRSS(b, false, atOpen)); n != 0 {
-		t.Errorf("%d bytes of tables resident after the release", n)
+	if n := inReleased(); n > back/4 {
+		t.Errorf("pages read back into the released tables: %d resident before the release, %d after", back, n)
 	}
 	if n := cachedBytes(t, dir, ".sst"); n < cached-cached/8 {
 		t.Errorf("tables cached: %d bytes before the release, %d after", cached, n)
