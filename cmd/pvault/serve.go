@@ -174,7 +174,7 @@ func isEmptyDir(dir string) bool {
 // the pages written grew by about 10 MB a second; under reads of random
 // petitions the pages read by about 300 MB a second (each page fault maps
 // the cached pages around it too), 1.2–1.6 GB resident with a release
-// every 5 s against 0.2–0.5 GB every second. A release takes 3–7 ms at a
+// every 5 s against 0.04–0.5 GB every second. A release takes 3–7 ms at a
 // million petitions (longer while a compaction runs), and lists and a mixed
 // load measured the same either way.
 const DefaultPageReleaseInterval = time.Second
