@@ -10,7 +10,7 @@
 # takes CPU from the servers on the same machine; the ratio of the servers'
 # CPU a request is what a generator that cost nothing would leave.
 # SERVE_FLAGS adds flags to pvault's serve command, e.g.
-#   SERVE_FLAGS="--page-release-interval 1s" scripts/separate.sh mixed 2
+#   SERVE_FLAGS="--page-release-interval 5s" scripts/separate.sh mixed 2
 # Not part of CI: about a minute a round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
