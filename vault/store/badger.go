@@ -384,10 +384,20 @@ type Released struct {
 // at a million most of their throughput and reads of random petitions a
 // third of theirs (see "The seventeenth session" and "The eighteenth
 // session" in docs/PERFORMANCE.md). Only mappings that cannot go during
-// the call are advised: the tables the store holds a reference to for it
-// (see pinTables), and the value-log files older than the newest at the
-// previous call, which badger has finished writing and which only a
-// collection (CollectOffline, which holds gcMu) deletes.
+// the call are advised (see planRelease):
+//   - the tables the store holds a reference to for it (see pinTables);
+//   - the value-log files older than the newest at the previous call.
+//     badger has finished writing them: it truncates and remaps a file
+//     only while it is the newest, and maps the next file only after
+//     that. Only a collection of the value log deletes them
+//     (CollectOffline, which holds gcMu), and one that ran before defers
+//     its deletions while an iterator is open, as pinTables's is. The
+//     store never drops all its data (badger's DropAll, which numbers
+//     the value log from 1 again; planRelease then leaves the value log
+//     alone), and a mapping of a deleted file is never advised this way.
+//
+// With StockTransactions, pinTables's transaction waits for the commits
+// in flight, and Close for the release.
 func (b *Badger) ReleasePages() Released {
 	b.closeMu.RLock()
 	defer b.closeMu.RUnlock()

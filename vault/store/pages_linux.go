@@ -31,12 +31,12 @@ const madvDontneed = 4
 // value-log files that are mapped into this process, and returns the bytes
 // of the ranges advised.
 func pageOutTables(dir string) int64 {
-	n, _ := advise(dir, func(path []byte) int {
-		if bytes.HasSuffix(path, []byte(".sst")) || bytes.HasSuffix(path, []byte(".vlog")) {
-			return madvPageout
+	var n int64
+	for _, m := range storeMappings(dir) {
+		if bytes.HasSuffix(m.path, []byte(".sst")) || bytes.HasSuffix(m.path, []byte(".vlog")) {
+			n += m.advise(madvPageout)
 		}
-		return 0
-	})
+	}
 	return n
 }
 
@@ -48,40 +48,78 @@ func pageOutTables(dir string) int64 {
 //     it does not reclaim, and with oldLogs those of the value-log files
 //     numbered below vlogFrom (pages read; see madvDontneed).
 //
+// A file deleted while still mapped is never given MADV_DONTNEED: its
+// mapping goes with its last reader. Nor are the value-log files when the
+// newest of them that is not deleted is numbered below vlogFrom (the
+// numbering started again): which file is being written is then unknown.
+//
 // It returns the bytes of the ranges advised of each kind, the highest
-// value-log file number among the first (vlogFrom when there is none), and
-// the numbers of the tables from tablesFrom on that are mapped now (the
-// next call's done).
+// value-log file number among those not deleted (vlogFrom when there is
+// none), and the numbers of the tables from tablesFrom on that are mapped
+// now (the next call's done).
 func releasePages(dir string, vlogFrom, tablesFrom uint32, done, pinned map[uint32]bool, oldLogs bool) (written, read int64, newest uint32, mapped map[uint32]bool) {
-	newest = vlogFrom
+	maps := storeMappings(dir)
+	advice, newest, mapped := planRelease(maps, vlogFrom, tablesFrom, done, pinned, oldLogs)
+	for i, m := range maps {
+		switch advice[i] {
+		case madvPageout:
+			written += m.advise(madvPageout)
+		case madvDontneed:
+			read += m.advise(madvDontneed)
+		}
+	}
+	return written, read, newest, mapped
+}
+
+// planRelease is releasePages's advice for each of maps (0 for none), the
+// newest value-log file and the tables mapped.
+func planRelease(maps []mapping, vlogFrom, tablesFrom uint32, done, pinned map[uint32]bool, oldLogs bool) (advice []int, newest uint32, mapped map[uint32]bool) {
+	newest, live := vlogFrom, false
+	for _, m := range maps {
+		if fid, ok := numberedFile(m.path, ".vlog"); ok && !m.deleted {
+			if !live || fid > newest {
+				newest, live = fid, true
+			}
+		}
+	}
+	if !live {
+		newest = vlogFrom
+	}
+	oldLogs = oldLogs && newest >= vlogFrom
 	mapped = make(map[uint32]bool, len(done)+4)
-	written, read = advise(dir, func(path []byte) int {
-		if fid, ok := numberedFile(path, ".vlog"); ok {
-			switch {
-			case fid >= vlogFrom:
-				newest = max(newest, fid)
-				return madvPageout
-			case oldLogs:
-				return madvDontneed
-			}
-			return 0
-		}
-		fid, ok := numberedFile(path, ".sst")
-		if !ok {
-			return 0
-		}
-		if fid >= tablesFrom {
-			mapped[fid] = true
-			if !done[fid] {
-				return madvPageout
-			}
-		}
-		if pinned[fid] {
+	advice = make([]int, len(maps))
+	for i, m := range maps {
+		advice[i] = chooseAdvice(m, vlogFrom, tablesFrom, done, pinned, oldLogs, mapped)
+	}
+	return advice, newest, mapped
+}
+
+// chooseAdvice is planRelease's advice for one mapping (0 for none),
+// noting in mapped the tables numbered tablesFrom on.
+func chooseAdvice(m mapping, vlogFrom, tablesFrom uint32, done, pinned map[uint32]bool, oldLogs bool, mapped map[uint32]bool) int {
+	if fid, ok := numberedFile(m.path, ".vlog"); ok {
+		switch {
+		case fid >= vlogFrom || m.deleted:
+			return madvPageout
+		case oldLogs:
 			return madvDontneed
 		}
 		return 0
-	})
-	return written, read, newest, mapped
+	}
+	fid, ok := numberedFile(m.path, ".sst")
+	if !ok {
+		return 0
+	}
+	if fid >= tablesFrom {
+		mapped[fid] = true
+		if !done[fid] {
+			return madvPageout
+		}
+	}
+	if pinned[fid] && !m.deleted {
+		return madvDontneed
+	}
+	return 0
 }
 
 // numberedFile is the number of the file at path named by its number and
@@ -98,46 +136,55 @@ func numberedFile(path []byte, ext string) (uint32, bool) {
 	return uint32(fid), true
 }
 
-// advise gives each mapping of dir's files the advice choose returns for
-// its path (madvPageout, madvDontneed, or 0 for none), and returns the
-// bytes of the ranges advised to page out and to drop.
-func advise(dir string, choose func(path []byte) int) (paged, dropped int64) {
+// mapping is a range of this process's memory that maps a file of the
+// store's directory.
+type mapping struct {
+	start, end uintptr
+	path       []byte // the file's real path
+	deleted    bool   // removed while still mapped
+}
+
+// advise gives the range the advice and returns its bytes, or 0 when the
+// kernel refused.
+func (m mapping) advise(advice int) int64 {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, uintptr(advice)); errno != 0 {
+		return 0
+	}
+	return int64(m.end - m.start)
+}
+
+// storeMappings reads /proc/self/maps for the mappings of the files
+// directly in dir (not in directories under it).
+func storeMappings(dir string) []mapping {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return 0, 0
+		return nil
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real // the maps name the files by their real paths
 	}
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return 0, 0
+		return nil
 	}
 	defer f.Close()
 	prefix := []byte(abs + string(filepath.Separator))
+	var maps []mapping
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		start, end, path, ok := parseMapsLine(sc.Bytes())
-		// A table a compaction has deleted stays mapped until its last
-		// reader is done: " (deleted)" follows its path.
-		path = bytes.TrimSuffix(path, []byte(" (deleted)"))
 		if !ok || !bytes.HasPrefix(path, prefix) {
 			continue
 		}
-		advice := choose(path)
-		if advice == 0 {
+		// A file deleted while mapped (a table a compaction replaced,
+		// still held by a reader) has " (deleted)" after its path.
+		path, deleted := bytes.CutSuffix(path, []byte(" (deleted)"))
+		if bytes.IndexByte(path[len(prefix):], filepath.Separator) >= 0 {
 			continue
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, uintptr(advice)); errno != 0 {
-			continue
-		}
-		if advice == madvDontneed {
-			dropped += int64(end - start)
-		} else {
-			paged += int64(end - start)
-		}
+		maps = append(maps, mapping{start, end, bytes.Clone(path), deleted})
 	}
-	return paged, dropped
+	return maps
 }
 
 // parseMapsLine reads the address range and path of a line of
