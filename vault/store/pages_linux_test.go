@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	stdmaps "maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -616,21 +617,9 @@ func TestPlanRelease(t *testing.T) {
 	if want := []int{D, 0, 0, D, D, P, P}; !slices.Equal(advice, want) {
 		t.Errorf("tables: advice %v, want %v", advice, want)
 	}
-	if want := map[uint32]bool{10: true, 11: true, 12: true, 13: true}; !mapsEqual(mapped, want) {
+	if want := map[uint32]bool{10: true, 11: true, 12: true, 13: true}; !stdmaps.Equal(mapped, want) {
 		t.Errorf("tables mapped from 10 on: %v, want %v", mapped, want)
 	}
-}
-
-func mapsEqual(a, b map[uint32]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestStoreMappings: the mappings of the files directly in the store's
