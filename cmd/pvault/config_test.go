@@ -156,6 +156,7 @@ func opServeFlags(tb testing.TB, args ...string) *flag.FlagSet {
 	fs.Bool("pprof", false, "")
 	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "")
 	fs.Int("gc-percent", DefaultGCPercent, "")
+	fs.Int("memory-budget-mib", 0, "")
 	if err := fs.Parse(args); err != nil {
 		tb.Fatal(err)
 	}
@@ -302,6 +303,57 @@ func TestConfigGCPercent(t *testing.T) {
 	}
 	if c.apply(opServeFlags(t, "--gc-percent", "60"), none); c.GCPercent != 60 {
 		t.Errorf("the flag over the file: %d", c.GCPercent)
+	}
+}
+
+// TestConfigMemoryBudget: none by default, as set in the file or by the
+// flag, none when a soft limit is set (memory_limit_mib or GOMEMLIMIT),
+// and refused out of range.
+func TestConfigMemoryBudget(t *testing.T) {
+	none := func(string) string { return "" }
+	memlimit := func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}
+	for _, tt := range []struct {
+		mib, limit int
+		env        env
+		want       uint64
+		bad        bool
+	}{
+		{0, 0, none, 0, false}, // none by default
+		{340, 0, none, 340 << 20, false},
+		{512, 0, none, 512 << 20, false},
+		{64, 0, none, 64 << 20, false},
+		{-1, 0, none, 0, false},
+		{512, 0, memlimit, 0, false}, // a soft limit replaces the budget
+		{0, 1024, none, 0, false},
+		{-2, 0, none, 0, true},
+		{63, 0, none, 0, true},
+		{1<<24 + 1, 0, none, 0, true},
+	} {
+		c := &Config{MemoryBudgetMiB: tt.mib, MemoryLimitMiB: tt.limit, LogLevel: "info"}
+		err := c.check()
+		if (err != nil) != tt.bad || err != nil && !strings.Contains(err.Error(), "memory_budget_mib") {
+			t.Errorf("check of memory_budget_mib = %d: %v", tt.mib, err)
+		}
+		if !tt.bad {
+			if got := c.memoryBudget(tt.env); got != tt.want {
+				t.Errorf("memory_budget_mib = %d, memory_limit_mib = %d, GOMEMLIMIT=%q: %d, want %d", tt.mib, tt.limit, tt.env("GOMEMLIMIT"), got, tt.want)
+			}
+		}
+	}
+	c, err := loadConfig(opConfigFile(t, "memory_budget_mib = 600\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.apply(opServeFlags(t), none); c.MemoryBudgetMiB != 600 {
+		t.Errorf("from the file: %d", c.MemoryBudgetMiB)
+	}
+	if c.apply(opServeFlags(t, "--memory-budget-mib", "-1"), none); c.MemoryBudgetMiB != -1 {
+		t.Errorf("the flag over the file: %d", c.MemoryBudgetMiB)
 	}
 }
 

@@ -35,7 +35,8 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.String("tls-key", "", "TLS private key file")
 	fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ to admins")
 	fs.Int("gc-percent", DefaultGCPercent, "the Go collector's GOGC, 10 to 1000 (GOGC overrides): lower holds less memory for more CPU")
-	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT overrides); keep it above the live heap, about 1 GiB at a million petitions")
+	fs.Int("memory-limit-mib", 0, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT overrides; replaces the memory budget); keep it above the live heap, about 1 GiB at a million petitions")
+	fs.Int("memory-budget-mib", 0, "memory the Go runtime aims to stay within, in MiB (0: none): the collector works harder near it, and the budget rises with the live heap beyond it; 340 took a vault of a million petitions from 600–1,470 to 390–620 MB resident under reads, for 15–20 % fewer creates and list pages")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -53,6 +54,9 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	if lim := conf.memoryLimit(getenv); lim > 0 {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lim))
+	}
+	if b := conf.memoryBudget(getenv); b > 0 {
+		defer (&memBudget{budget: b, grow: budgetGrowth}).start()()
 	}
 	logw := logbuf.New(stderr, conf.LogFlushInterval.Duration)
 	defer logw.Close() // deferred first: runs last, after the vault's and server's last lines

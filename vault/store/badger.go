@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 // BadgerOptions configure OpenBadger. The zero value of every field but Dir
@@ -115,12 +116,16 @@ type Badger struct {
 	tablesFrom uint32
 	released   map[uint32]bool
 	// closeMu keeps Close from running during a release: badger unmaps
-	// every table when it closes, whatever references they have left.
+	// every table when it closes, whatever references they have left, and
+	// closes the pool of builders' buffers.
 	closeMu sync.RWMutex
 	closed  bool
 	// gcMu is held by a collection of the value log, which deletes files,
 	// and by a release of pages that advises value-log mappings.
 	gcMu sync.Mutex
+	// builders is badger's pool of table builders' buffers (see
+	// builderPool), nil if not found.
+	builders *z.AllocatorPool
 }
 
 var _ Store = (*Badger)(nil)
@@ -185,7 +190,7 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if minFree == 0 {
 		minFree = 2 * mt
 	}
-	b := &Badger{db: db, dir: opts.Dir, minFree: minFree, syncFailed: failed}
+	b := &Badger{db: db, dir: opts.Dir, minFree: minFree, syncFailed: failed, builders: builderPool(db)}
 	for _, t := range db.Tables() {
 		b.tablesFrom = max(b.tablesFrom, uint32(t.ID)+1) // tables written from now on
 	}
@@ -359,6 +364,9 @@ func (b *Badger) ReleaseTablePages() int64 { return pageOutTables(b.dir) }
 type Released struct {
 	Written int64
 	Read    int64
+	// Builders is the bytes of table builders' buffers let go (see
+	// builderPool).
+	Builders int64
 }
 
 // ReleasePages hands the kernel back the pages of the store's files that
@@ -414,7 +422,7 @@ func (b *Badger) ReleasePages() Released {
 	defer unpin()
 	written, read, newest, mapped := releasePages(b.dir, b.vlogFrom, b.tablesFrom, b.released, pinned, oldLogs)
 	b.vlogFrom, b.released = newest, mapped
-	return Released{written, read}
+	return Released{written, read, drainBuilders(b.builders)}
 }
 
 // pinTables holds a reference to the tables of the store's levels until

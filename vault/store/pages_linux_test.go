@@ -505,6 +505,7 @@ func TestReleasePagesDuringCompactions(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	done := make(chan int)
+	var builders int64 // bytes of builders' buffers let go
 	go func() {
 		n := 0
 		for {
@@ -514,7 +515,7 @@ func TestReleasePagesDuringCompactions(t *testing.T) {
 				return
 			default:
 			}
-			b.ReleasePages()
+			builders += b.ReleasePages().Builders
 			n++
 			time.Sleep(time.Millisecond)
 		}
@@ -551,6 +552,9 @@ func TestReleasePagesDuringCompactions(t *testing.T) {
 	close(stop)
 	if n := <-done; n < 10 {
 		t.Fatalf("%d releases: nothing tested", n)
+	}
+	if builders == 0 {
+		t.Fatal("no table builder's buffers let go during the flushes and compactions")
 	}
 	// Tables are numbered in order: a compaction has replaced some when
 	// the highest number exceeds the count.
