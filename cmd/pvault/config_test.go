@@ -156,7 +156,7 @@ func opServeFlags(tb testing.TB, args ...string) *flag.FlagSet {
 	fs.Bool("pprof", false, "")
 	fs.Duration("page-release-interval", DefaultPageReleaseInterval, "")
 	fs.Int("gc-percent", DefaultGCPercent, "")
-	fs.Int("memory-budget-mib", 0, "")
+	fs.Int("memory-budget-mib", DefaultMemoryBudgetMiB, "")
 	if err := fs.Parse(args); err != nil {
 		tb.Fatal(err)
 	}
@@ -306,9 +306,9 @@ func TestConfigGCPercent(t *testing.T) {
 	}
 }
 
-// TestConfigMemoryBudget: none by default, as set in the file or by the
-// flag, none when a soft limit is set (memory_limit_mib or GOMEMLIMIT),
-// and refused out of range.
+// TestConfigMemoryBudget: DefaultMemoryBudgetMiB by default, as set in
+// the file or by the flag, none at -1 or when a soft limit is set
+// (memory_limit_mib or GOMEMLIMIT), and refused out of range.
 func TestConfigMemoryBudget(t *testing.T) {
 	none := func(string) string { return "" }
 	memlimit := func(k string) string {
@@ -323,11 +323,10 @@ func TestConfigMemoryBudget(t *testing.T) {
 		want       uint64
 		bad        bool
 	}{
-		{0, 0, none, 0, false}, // none by default
-		{340, 0, none, 340 << 20, false},
+		{0, 0, none, DefaultMemoryBudgetMiB << 20, false},
+		{-1, 0, none, 0, false},
 		{512, 0, none, 512 << 20, false},
 		{64, 0, none, 64 << 20, false},
-		{-1, 0, none, 0, false},
 		{512, 0, memlimit, 0, false}, // a soft limit replaces the budget
 		{0, 1024, none, 0, false},
 		{-2, 0, none, 0, true},
