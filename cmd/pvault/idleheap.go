@@ -7,9 +7,10 @@ import (
 )
 
 // idleAfter is how long a server goes without a garbage collection before
-// it hands its free heap back to the system. badger's pool of table
-// builders' buffers lets one go every 2 s once compactions stop, so 20 s
-// is long enough for the pool of 8 to empty.
+// it hands its free heap back to the system: long enough for the last
+// compactions to finish (the page release lets go of their builders'
+// buffers each second, see store.builderPool) without forcing collections
+// between the bursts of a load.
 const idleAfter = 20 * time.Second
 
 // idleHeap hands the heap's free memory back to the system once the

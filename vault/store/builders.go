@@ -15,10 +15,10 @@ import (
 // in buffers from one allocator: for a table of 8 MiB, 16 MiB at first,
 // doubled each time it runs out, since every block is kept raw, compressed
 // and encrypted; blocks that compress well take it further (builders of
-// 112 MiB were seen at a million petitions). Once the table is written the allocator goes
-// back to a pool of eight, which lets one go every 2 s only while no
-// builder is being started. After a burst of compactions at a million
-// petitions, the pool held 896 MiB for tens of seconds, most of the
+// 112 MiB were seen at a million petitions). Once the table is written,
+// the allocator goes back to a pool of eight, which lets one go every 2 s
+// only if no builder has started since. After a burst of compactions at a
+// million petitions the pool held 896 MiB for 10–16 s, most of the
 // server's resident memory. badger offers no way to size or empty the
 // pool, so the field is read through reflection; it is written once, when
 // the store opens, and the pool's own methods are safe for concurrent use.
