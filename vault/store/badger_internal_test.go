@@ -306,7 +306,8 @@ func TestTableSize(t *testing.T) {
 }
 
 // TestBlockSize: tables are written in blocks of DefaultBlockSize (the
-// baseline keeps badger's), which shrinks the block offsets that every
+// baseline keeps badger's) and cached in DefaultBlockCacheSize (the
+// baseline keeps 64 MiB); the block size shrinks the block offsets that every
 // table's index holds in memory, and a store whose tables were written in
 // badger's 4 KiB blocks opens and reads as before, old tables and new.
 func TestBlockSize(t *testing.T) {
@@ -314,9 +315,15 @@ func TestBlockSize(t *testing.T) {
 	if bo.BlockSize != DefaultBlockSize {
 		t.Errorf("block size %d, want %d", bo.BlockSize, DefaultBlockSize)
 	}
+	if bo.BlockCacheSize != DefaultBlockCacheSize {
+		t.Errorf("block cache %d, want %d", bo.BlockCacheSize, DefaultBlockCacheSize)
+	}
 	bo, _ = badgerOptions(BadgerOptions{Dir: t.TempDir(), StockTransactions: true}, new(atomic.Bool))
 	if def := badger.DefaultOptions(""); bo.BlockSize != def.BlockSize {
 		t.Errorf("baseline: block size %d, want badger's %d", bo.BlockSize, def.BlockSize)
+	}
+	if bo.BlockCacheSize != 64<<20 {
+		t.Errorf("baseline: block cache %d, want 64 MiB", bo.BlockCacheSize)
 	}
 
 	key := make([]byte, 32)
