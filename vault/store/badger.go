@@ -173,8 +173,9 @@ const DefaultMemTableSize = 16 << 20
 // 393–405 MB with 64 MiB, and reads at 449–469 MB against 486–525 MB, with as
 // many pages, reads and creates a second. 16 MiB saved 10–40 MB more but
 // cost creates there about a tenth: their duplicate lookups seek a block of
-// every level for each bucket, and the upper levels' blocks no longer stayed
-// cached (see "The twenty-first session" in docs/PERFORMANCE.md).
+// every level for each bucket, and most likely the upper levels' blocks no
+// longer stayed cached (see "The twenty-first session" in
+// docs/PERFORMANCE.md).
 const DefaultBlockCacheSize = 32 << 20
 
 // ErrBadKey is returned by OpenBadger when the store was written with another
