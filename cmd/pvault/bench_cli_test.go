@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -200,5 +201,46 @@ func TestBenchSampleExisting(t *testing.T) {
 	tg := &benchTarget{name: "pvault", base: srv.URL + "/api/v1", token: "wrong"}
 	if _, err := tg.sampleExisting(10); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Errorf("a list that fails: %v", err)
+	}
+}
+
+// skim returns the reply's status and reads its body to the end, so that
+// the load tool's next request goes over the same connection; do keeps the
+// body.
+func TestBenchSkim(t *testing.T) {
+	reply := bytes.Repeat([]byte("x"), 64<<10)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusTeapot)
+		w.Write(reply)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tg := &benchTarget{base: srv.URL, token: "tok"}
+	for range 3 {
+		code, err := tg.skim("/petitions")
+		if err != nil || code != http.StatusTeapot {
+			t.Fatalf("skim: %d, %v", code, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("three skims opened %d connections, want 1 (the replies read to their end)", n)
+	}
+	code, b, err := tg.do("GET", "/petitions", nil)
+	if err != nil || code != http.StatusTeapot || !bytes.Equal(b, reply) {
+		t.Errorf("do: %d, %d bytes, %v", code, len(b), err)
+	}
+	tg.token = "other"
+	if code, err := tg.skim("/petitions"); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("skim with another token: %d, %v", code, err)
 	}
 }
