@@ -149,6 +149,7 @@ func truncateRunes(s string, maxBytes int) string {
 
 var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 
+// do sends a request and returns the reply's status and body.
 func (t *benchTarget) do(method, path string, body []byte) (int, []byte, error) {
 	return t.send(method, path, body, true)
 }

@@ -178,6 +178,10 @@ const DefaultMemTableSize = 16 << 20
 // docs/PERFORMANCE.md).
 const DefaultBlockCacheSize = 32 << 20
 
+// baselineBlockCacheSize is the plain baseline's block cache, the size the
+// vault had before DefaultBlockCacheSize.
+const baselineBlockCacheSize = 64 << 20
+
 // ErrBadKey is returned by OpenBadger when the store was written with another
 // encryption key.
 var ErrBadKey = errors.New("store: wrong encryption key")
@@ -256,7 +260,7 @@ func badgerOptions(opts BadgerOptions, failed *atomic.Bool) (badger.Options, int
 	}
 	bc := int64(DefaultBlockCacheSize)
 	if opts.StockTransactions {
-		bc = 64 << 20
+		bc = baselineBlockCacheSize
 	}
 	bo = bo.WithMemTableSize(mt).WithNumMemtables(3).WithBlockCacheSize(bc).
 		WithNumCompactors(compactors())

@@ -322,8 +322,8 @@ func TestBlockSize(t *testing.T) {
 	if def := badger.DefaultOptions(""); bo.BlockSize != def.BlockSize {
 		t.Errorf("baseline: block size %d, want badger's %d", bo.BlockSize, def.BlockSize)
 	}
-	if bo.BlockCacheSize != 64<<20 {
-		t.Errorf("baseline: block cache %d, want 64 MiB", bo.BlockCacheSize)
+	if bo.BlockCacheSize != baselineBlockCacheSize {
+		t.Errorf("baseline: block cache %d, want %d", bo.BlockCacheSize, baselineBlockCacheSize)
 	}
 
 	key := make([]byte, 32)
