@@ -182,14 +182,15 @@ func (s *Server) createPetition(c *gin.Context, k *call) error {
 
 // lookupPetition loads the petition in the path and checks that the caller
 // may read it: 403 when their role never may, 404 when it does not exist or
-// is out of their reach.
+// is out of their reach. The metadata is shared (vault.SharedMeta): never
+// modify it.
 func (s *Server) lookupPetition(c *gin.Context, k *call) (*vault.Meta, error) {
 	if err := s.may(k, policy.PetitionRead); err != nil {
 		return nil, err
 	}
 	id := c.Param("id")
 	k.entry.Object = &audit.Object{Type: "petition", ID: truncate(id, 64)}
-	m, err := s.v.Meta(id)
+	m, err := s.v.SharedMeta(id)
 	if err != nil {
 		return nil, err
 	}

@@ -1426,3 +1426,40 @@ func TestPetitionsInternalErrorLeaksNothing(t *testing.T) {
 		})
 	}
 }
+
+// The handlers that look a petition up get the vault's shared metadata
+// (vault.SharedMeta) and must leave it as it is: after reads, a reveal, the
+// events and refused actions, the shared value still equals a copy taken
+// before them.
+func TestLookupLeavesSharedMetaAlone(t *testing.T) {
+	h := newHarness(t)
+	_, reg := h.user("reg1", "group/east", "registrar")
+	_, sup := h.user("sup1", "group/east", "supervisor")
+	id := h.petition(reg, petitionBody("group/east"))["id"].(string)
+	before, err := h.v.Meta(id) // a copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := h.v.SharedMeta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/api/v1/petitions/" + id
+	h.must(http.StatusOK, "GET", base, sup, nil)
+	h.must(http.StatusOK, "GET", base, reg, nil)
+	h.send(req{Method: "GET", Path: base + "?reveal=identity", Token: reg, Header: map[string]string{"X-Access-Reason": "核实信访人身份以便回访"}})
+	h.must(http.StatusOK, "GET", base+"/events", sup, nil)
+	h.must(http.StatusBadRequest, "POST", base+"/actions", sup, map[string]any{"action": "assign", "assignee": "nobody"})
+	h.must(http.StatusBadRequest, "POST", base+"/actions", sup, map[string]any{"action": "assign", "assignee": "reg1"})
+	h.must(http.StatusOK, "GET", base, sup, nil)
+	now, err := h.v.SharedMeta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now != shared {
+		t.Fatal("the shared metadata was dropped by requests that change nothing")
+	}
+	if !reflect.DeepEqual(now, before) {
+		t.Errorf("a handler changed the shared metadata:\n got %+v\nwant %+v", now, before)
+	}
+}

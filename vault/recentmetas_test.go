@@ -1,7 +1,9 @@
 package vault
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -318,4 +320,48 @@ func adminPetition(tb testing.TB, v *Vault) (*User, string) {
 		tb.Fatal(err)
 	}
 	return admin, c.Meta.ID
+}
+
+// SharedMeta hands out the cached metadata itself (no copy) and Meta a copy
+// equal to it; an action drops the shared value, so the next SharedMeta
+// shows the action.
+func TestSharedMeta(t *testing.T) {
+	v := newTestVault(t, nil)
+	admin, id := adminPetition(t, v)
+	first, err := v.SharedMeta(id) // from the store, now cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := v.SharedMeta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Error("SharedMeta copied the cached metadata")
+	}
+	own, err := v.Meta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own == second || !reflect.DeepEqual(own, second) {
+		t.Errorf("Meta: a copy equal to the shared value expected, got the same pointer %v or %+v", own == second, own)
+	}
+	for _, bad := range []string{"", "../etc", "01ARZ3NDEKTSV4RRFFQ69G5FAV"} {
+		if _, err := v.SharedMeta(bad); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SharedMeta(%q) = %v, want ErrNotFound", bad, err)
+		}
+	}
+	if _, _, err := v.Act(id, ActionInput{Action: ActCategorize, Label: "work_safety"}, admin, entry("petition.categorize")); err != nil {
+		t.Fatal(err)
+	}
+	after, err := v.SharedMeta(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == second || after.Category == nil || after.Category.Label != "work_safety" {
+		t.Errorf("after an action SharedMeta gave the old value (%v) or category %+v", after == second, after.Category)
+	}
+	if second.Category != nil && second.Category.Label == "work_safety" {
+		t.Error("the action changed the value handed out before it")
+	}
 }
